@@ -1,0 +1,97 @@
+#include "core/text.hpp"
+
+#include <charconv>
+#include <limits>
+
+namespace imta::core {
+
+namespace {
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
+}  // namespace
+
+std::string to_lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = lower(c);
+  return out;
+}
+
+std::string to_upper(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = upper(c);
+  return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (lower(a[i]) != lower(b[i])) return false;
+  return true;
+}
+
+bool istarts_with(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
+std::string_view trim(std::string_view s) {
+  auto junk = [](char c) { return is_blank(c) || c == '\r' || c == '\n'; };
+  while (!s.empty() && junk(s.front())) s.remove_prefix(1);
+  while (!s.empty() && junk(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+std::vector<std::string> split_words(std::string_view s) {
+  std::vector<std::string> words;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && is_blank(s[i])) ++i;
+    if (i >= s.size()) break;
+    std::string word;
+    while (i < s.size() && !is_blank(s[i])) {
+      if (s[i] == '"') {
+        ++i;
+        while (i < s.size() && s[i] != '"') word += s[i++];
+        if (i < s.size()) ++i;  // closing quote
+      } else {
+        word += s[i++];
+      }
+    }
+    words.push_back(std::move(word));
+  }
+  return words;
+}
+
+std::optional<std::int64_t> parse_integer(std::string_view s) {
+  s = trim(s);
+  bool negative = false;
+  if (!s.empty() && (s.front() == '-' || s.front() == '+')) {
+    negative = s.front() == '-';
+    s.remove_prefix(1);
+  }
+  int base = 10;
+  if (auto pct = s.find('%'); pct != std::string_view::npos) {
+    int b = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + pct, b);
+    if (ec != std::errc{} || p != s.data() + pct || b < 2 || b > 36) return std::nullopt;
+    base = b;
+    s.remove_prefix(pct + 1);
+  }
+  if (s.empty()) return std::nullopt;
+  std::uint64_t value = 0;
+  for (char c : s) {
+    int digit;
+    if (c >= '0' && c <= '9') digit = c - '0';
+    else if (lower(c) >= 'a' && lower(c) <= 'z') digit = lower(c) - 'a' + 10;
+    else return std::nullopt;
+    if (digit >= base) return std::nullopt;
+    if (value > (std::numeric_limits<std::uint64_t>::max() - digit) / base) return std::nullopt;
+    value = value * base + digit;
+  }
+  constexpr auto max = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  if (value > max + (negative ? 1 : 0)) return std::nullopt;
+  if (negative) return value == max + 1 ? std::numeric_limits<std::int64_t>::min()
+                                        : -static_cast<std::int64_t>(value);
+  return static_cast<std::int64_t>(value);
+}
+
+}  // namespace imta::core
