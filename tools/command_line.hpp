@@ -44,5 +44,6 @@ std::optional<core::Instance> usable_instance(const CommandContext& context);
 int run_init(const CommandContext& context, const std::vector<std::string>& args);
 int run_cnbuild(const CommandContext& context, const std::vector<std::string>& args);
 int run_test(const CommandContext& context, const std::vector<std::string>& args);
+int run_qm(const CommandContext& context, const std::vector<std::string>& args);
 
 }  // namespace imta::tools
