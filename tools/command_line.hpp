@@ -45,5 +45,6 @@ int run_init(const CommandContext& context, const std::vector<std::string>& args
 int run_cnbuild(const CommandContext& context, const std::vector<std::string>& args);
 int run_test(const CommandContext& context, const std::vector<std::string>& args);
 int run_qm(const CommandContext& context, const std::vector<std::string>& args);
+int run_user(const CommandContext& context, const std::vector<std::string>& args);
 
 }  // namespace imta::tools

@@ -22,6 +22,7 @@ constexpr Subcommand subcommands[] = {
     {"init", run_init, "create a new instance: imta init DIR [--domain D] [--hostname H]"},
     {"cnbuild", run_cnbuild, "check every configuration file and compile config/imta.image"},
     {"test", run_test, "test rewriting (-rewrite), mappings (-mapping) and patterns (-match)"},
+    {"user", run_user, "local users (mailboxes and SMTP AUTH): add, delete, list, passwd"},
     {"qm", run_qm, "queue manager: directory, summarize, read, history, delete, hold, release, clean"},
 };
 
