@@ -8,6 +8,7 @@
 #include "config/default_files.hpp"
 #include "config/snapshot.hpp"
 #include "core/atomic_file.hpp"
+#include "core/self_signed.hpp"
 #include "core/text.hpp"
 #include "tools/command_line.hpp"
 
@@ -110,6 +111,14 @@ int run_init(const CommandContext& context, const std::vector<std::string>& args
       std::cerr << "imta init: " << err << "\n";
       return exit_failure;
     }
+  }
+
+  // STARTTLS and port 2465 work from the first start; replace with a real certificate.
+  if (auto err = core::write_self_signed_certificate(root / "config" / "tls" / "server.pem",
+                                                     root / "config" / "tls" / "server.key", hostname);
+      !err.empty()) {
+    std::cerr << "imta init: " << err << "\n";
+    return exit_failure;
   }
 
   config::Diagnostics diags;

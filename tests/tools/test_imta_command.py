@@ -84,6 +84,17 @@ class Init(InstanceTest):
         for port in ["2525", "2587", "2465"]:
             self.assertIn(port, disp)
 
+    def test_creates_a_self_signed_certificate_with_a_private_key(self):
+        cert = os.path.join(self.root, "config", "tls", "server.pem")
+        key = os.path.join(self.root, "config", "tls", "server.key")
+        self.assertEqual(os.stat(key).st_mode & 0o777, 0o600)
+        r = subprocess.run(["openssl", "x509", "-in", cert, "-noout", "-subject", "-ext", "subjectAltName"],
+                           capture_output=True, text=True)
+        if r.returncode == 0:  # the openssl tool is optional on the test machine
+            self.assertIn("mail.example.test", r.stdout)
+        with open(cert) as f:
+            self.assertIn("BEGIN CERTIFICATE", f.read())
+
     def test_refuses_to_overwrite_an_existing_instance(self):
         with open(self.config("imta.cnf"), "a") as f:
             f.write("! my edit\n")
