@@ -46,5 +46,10 @@ int run_cnbuild(const CommandContext& context, const std::vector<std::string>& a
 int run_test(const CommandContext& context, const std::vector<std::string>& args);
 int run_qm(const CommandContext& context, const std::vector<std::string>& args);
 int run_user(const CommandContext& context, const std::vector<std::string>& args);
+int run_start(const CommandContext& context, const std::vector<std::string>& args);
+int run_stop(const CommandContext& context, const std::vector<std::string>& args);
+int run_restart(const CommandContext& context, const std::vector<std::string>& args);
+int run_reload(const CommandContext& context, const std::vector<std::string>& args);
+int run_process(const CommandContext& context, const std::vector<std::string>& args);
 
 }  // namespace imta::tools

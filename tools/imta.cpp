@@ -22,6 +22,11 @@ constexpr Subcommand subcommands[] = {
     {"init", run_init, "create a new instance: imta init DIR [--domain D] [--hostname H]"},
     {"cnbuild", run_cnbuild, "check every configuration file and compile config/imta.image"},
     {"test", run_test, "test rewriting (-rewrite), mappings (-mapping) and patterns (-match)"},
+    {"start", run_start, "start imtad (the dispatcher; the job controller with issue 5)"},
+    {"stop", run_stop, "stop imtad gracefully (sessions get time to finish)"},
+    {"restart", run_restart, "stop, then start imtad"},
+    {"reload", run_reload, "make imtad load the compiled configuration again (after cnbuild)"},
+    {"process", run_process, "show the running imtad processes, uptime and connections"},
     {"user", run_user, "local users (mailboxes and SMTP AUTH): add, delete, list, passwd"},
     {"qm", run_qm, "queue manager: directory, summarize, read, history, delete, hold, release, clean"},
 };
