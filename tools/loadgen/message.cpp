@@ -1,0 +1,111 @@
+// Test messages of imta-loadgen. See message.hpp.
+#include "tools/loadgen/message.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "tools/loadgen/smtp_text.hpp"
+
+namespace imta::tools::loadgen {
+
+namespace {
+
+constexpr std::size_t filler_line_length = 76;  // plus CRLF: well under RFC 5322's 998
+
+/// RFC 5322 date in UTC with a two-digit day, so its length never changes
+/// (English names by hand: the C library's follow the locale).
+std::string rfc5322_date(std::time_t when) {
+  static constexpr const char* days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  std::tm tm{};
+  gmtime_r(&when, &tm);
+  char text[64];
+  std::snprintf(text, sizeof text, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday % 7],
+                tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                tm.tm_sec);
+  return text;
+}
+
+/// Printable filler that changes from line to line (so nothing along the way
+/// can compress it to nothing) and never starts with a dot.
+std::string filler_line(std::size_t number, std::size_t length) {
+  static constexpr std::string_view alphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string line;
+  line.reserve(length + 2);
+  for (std::size_t i = 0; i < length; ++i) line.push_back(alphabet[(number + i) % alphabet.size()]);
+  line += "\r\n";
+  return line;
+}
+
+std::string build_body(std::size_t wanted) {
+  std::string body;
+  for (std::string_view line : {body_first_line, body_dot_line, body_two_dots_line, std::string_view()}) {
+    body.append(line);
+    body.append("\r\n");
+  }
+  if (wanted <= body.size()) return body;
+  std::size_t remaining = wanted - body.size();
+  std::size_t number = 0;
+  while (remaining >= filler_line_length + 2 + 3) {
+    body += filler_line(number++, filler_line_length);
+    remaining -= filler_line_length + 2;
+  }
+  // The rest (3 to 80 bytes) in one or two lines; a line needs at least one
+  // character besides its CRLF.
+  if (remaining > filler_line_length + 2) {
+    body += filler_line(number++, remaining - 2 - 3);
+    remaining = 3;
+  }
+  if (remaining >= 3) body += filler_line(number, remaining - 2);
+  else if (remaining > 0) body += filler_line(number, 1);  // only when wanted was tiny
+  return body;
+}
+
+}  // namespace
+
+std::string expand_recipient(std::string_view address_template, unsigned number) {
+  std::string out;
+  std::string digits = std::to_string(number);
+  for (std::size_t i = 0; i < address_template.size(); ++i) {
+    if (address_template[i] == '%' && i + 1 < address_template.size() && address_template[i + 1] == 'd') {
+      out += digits;
+      ++i;
+    } else {
+      out.push_back(address_template[i]);
+    }
+  }
+  return out;
+}
+
+MessageFactory::MessageFactory(std::string from, std::string to, std::string domain, std::size_t size)
+    : from_(std::move(from)), to_(std::move(to)), domain_(std::move(domain)) {
+  char tag[48];
+  std::snprintf(tag, sizeof tag, "%010lld.%010ld", static_cast<long long>(std::time(nullptr)),
+                static_cast<long>(::getpid()));
+  run_tag_ = tag;
+  // The null sender (MAIL FROM:<>) still needs a valid From: header.
+  if (from_.empty()) from_ = "MAILER-DAEMON@" + domain_;
+  header_size_ = header(0, std::time(nullptr)).size();
+  body_ = build_body(size > header_size_ ? size - header_size_ : 0);
+  stuffed_body_ = dot_stuff(body_);
+}
+
+std::string MessageFactory::header(std::uint64_t number, std::time_t when) const {
+  char serial[24];
+  std::snprintf(serial, sizeof serial, "%010llu", static_cast<unsigned long long>(number));
+  std::string h;
+  h.reserve(256 + from_.size() + to_.size() + domain_.size());
+  h += "From: <" + from_ + ">\r\n";
+  h += "To: <" + to_ + ">\r\n";
+  h += "Subject: imta-loadgen test message ";
+  h += serial;
+  h += "\r\nDate: " + rfc5322_date(when) + "\r\n";
+  h += "Message-ID: <" + run_tag_ + "." + serial + "@" + domain_ + ">\r\n";
+  h += "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n";
+  return h;
+}
+
+}  // namespace imta::tools::loadgen
