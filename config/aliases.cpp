@@ -274,8 +274,7 @@ void write_image(ImageWriter& out, const Aliases& aliases) {
   out.list(aliases.entries, [](ImageWriter& w, const AliasEntry& e) {
     w.str(e.name);
     w.strings(e.members);
-    w.str(e.where.file);
-    w.i64(e.where.line);
+    w.location(e.where);
   });
 }
 
@@ -285,8 +284,7 @@ Aliases read_aliases(ImageReader& in) {
     AliasEntry e;
     e.name = r.str();
     e.members = r.strings();
-    e.where.file = r.str();
-    e.where.line = static_cast<int>(r.i64());
+    e.where = r.location();
     return e;
   });
   for (std::size_t i = 0; i < aliases.entries.size(); ++i)

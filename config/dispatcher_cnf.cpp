@@ -92,6 +92,14 @@ const OptionSpec dispatcher_specs[] = {
 
 const OptionRegistry registry{RegistryKind::dispatcher, "dispatcher option", dispatcher_specs};
 
+constexpr SectionKind section_kinds[] = {{"SERVICE", scope_service, "service"}};
+
+std::string unknown_section(std::string_view kind) {
+  return "unknown section [" + std::string(kind) + "=...]; dispatcher.cnf has only [SERVICE=name] sections";
+}
+
+const SectionedFormat format{registry, section_kinds, unknown_section};
+
 int as_int(std::int64_t v) { return static_cast<int>(v); }
 
 std::vector<int> ports_of(const std::vector<std::string>& items) {
@@ -214,50 +222,7 @@ Options DispatcherConfig::settings(const ServiceConfig& s) const {
 
 DispatcherConfig parse_dispatcher_cnf(const std::vector<SourceLine>& lines, Diagnostics& diags) {
   DispatcherConfig config;
-  struct Section {
-    std::string name;
-    SourceLocation where;
-    Options options{registry};
-  };
-  std::vector<Section> sections;
-  Options* current = &config.globals;
-  Scope scope = scope_global;
-  Options discard(registry);  // for the lines of a service defined twice
-
-  for (const auto& line : lines) {
-    if (line.blank()) continue;
-    if (looks_like_section(line)) {
-      auto header = parse_section_header(line, diags);
-      current = nullptr;
-      scope = scope_service;
-      discard = Options(registry);
-      if (!header) continue;
-      if (header->kind != "SERVICE") {
-        diags.error(line.where, "unknown section [" + header->kind +
-                                    "=...]; dispatcher.cnf has only [SERVICE=name] sections");
-        continue;
-      }
-      current = &discard;  // a rejected service's lines are still checked
-      if (header->name.find_first_of("*?") != std::string::npos) {
-        diags.error(line.where, "service name " + header->name + " contains a wildcard");
-        continue;
-      }
-      auto same = std::find_if(sections.begin(), sections.end(),
-                               [&](const Section& s) { return core::iequals(s.name, header->name); });
-      if (same != sections.end()) {
-        diags.error(line.where, "service " + header->name + " is defined twice (first at " +
-                                    same->where.str() + ")");
-        continue;
-      }
-      sections.push_back(Section{header->name, line.where, Options(registry)});
-      current = &sections.back().options;
-      continue;
-    }
-    if (!current) continue;  // inside a section whose kind is unknown: one error is enough
-    if (auto a = split_assignment(line, diags)) current->assign(a->name, a->value, line.where, scope, diags);
-  }
-
-  for (auto& section : sections)
+  for (auto& section : parse_sectioned_options(lines, format, config.globals, diags))
     config.services.push_back(
         resolve(std::move(section.name), std::move(section.where), config.globals,
                 std::move(section.options)));
@@ -287,8 +252,7 @@ void write_image(ImageWriter& out, const DispatcherConfig& config) {
   write_image(out, config.globals);
   out.list(config.services, [](ImageWriter& w, const ServiceConfig& s) {
     w.str(s.name);
-    w.str(s.where.file);
-    w.i64(s.where.line);
+    w.location(s.where);
     write_image(w, s.section);
   });
 }
@@ -300,9 +264,7 @@ DispatcherConfig read_dispatcher_config(ImageReader& in) {
   // the parser used, so a loaded image behaves exactly like the parsed files.
   config.services = in.list<ServiceConfig>([&](ImageReader& r) {
     std::string name = r.str();
-    SourceLocation where;
-    where.file = r.str();
-    where.line = static_cast<int>(r.i64());
+    SourceLocation where = r.location();
     Options section = read_options(r, registry);
     return resolve(std::move(name), std::move(where), config.globals, std::move(section));
   });

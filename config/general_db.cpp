@@ -47,8 +47,7 @@ void write_image(ImageWriter& out, const GeneralDatabase& db) {
   for (const auto& [key, entry] : db.entries) {
     out.str(key);
     out.str(entry.value);
-    out.str(entry.where.file);
-    out.i64(entry.where.line);
+    out.location(entry.where);
   }
 }
 
@@ -59,8 +58,7 @@ GeneralDatabase read_general_db(ImageReader& in) {
     std::string key = in.str();
     GeneralEntry e;
     e.value = in.str();
-    e.where.file = in.str();
-    e.where.line = static_cast<int>(in.i64());
+    e.where = in.location();
     db.entries.emplace(std::move(key), std::move(e));
   }
   return db;

@@ -2,6 +2,9 @@
 // (config/imta.image). Every part of the configuration serialises itself with
 // these; the snapshot frames the parts with a magic, a version and a checksum.
 // Integers are little-endian fixed width; strings are length-prefixed.
+// Locations name their file by number: the first use of a file in a stream
+// writes its number (the next free one) followed by the name, later uses
+// write only the number, so an image holds each file name once.
 #pragma once
 
 #include <cstdint>
@@ -9,7 +12,10 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
+
+#include "config/diagnostics.hpp"
 
 namespace imta::config {
 
@@ -33,9 +39,15 @@ class ImageWriter {
     u32(static_cast<std::uint32_t>(v.size()));
     for (const auto& s : v) str(s);
   }
+  void location(const SourceLocation& where) {
+    auto [it, added] = files_.try_emplace(where.file.str(), static_cast<std::uint32_t>(files_.size()));
+    u32(it->second);
+    if (added) str(where.file.str());
+    u32(static_cast<std::uint32_t>(where.line));
+  }
   /// Writes a count followed by each element through `each(writer, element)`.
-  template <typename T, typename F>
-  void list(const std::vector<T>& v, F each) {
+  template <typename Container, typename F>
+  void list(const Container& v, F each) {
     u32(static_cast<std::uint32_t>(v.size()));
     for (const auto& x : v) each(*this, x);
   }
@@ -46,6 +58,7 @@ class ImageWriter {
     bytes_.append(static_cast<const char*>(p), n);
   }
   std::string bytes_;
+  std::unordered_map<std::string, std::uint32_t> files_;  ///< file name -> number
 };
 
 class ImageReader {
@@ -55,15 +68,27 @@ class ImageReader {
   std::uint32_t u32() { return fixed<std::uint32_t>(); }
   std::int64_t i64() { return fixed<std::int64_t>(); }
   bool boolean() { return u8() != 0; }
-  std::string str() {
+  std::string str() { return std::string(view()); }
+  /// A string without copying it: valid as long as the bytes being read.
+  std::string_view view() {
     auto n = u32();
-    auto s = take(n);
-    return std::string(s);
+    return take(n);
   }
   std::vector<std::string> strings() {
     std::vector<std::string> v(count());
     for (auto& s : v) s = str();
     return v;
+  }
+  SourceLocation location() {
+    auto n = u32();
+    if (n == files_.size()) {
+      files_.emplace_back(view());
+    } else if (n > files_.size()) {
+      throw ImageError("corrupt configuration image (bad file number)");
+    }
+    SourceLocation where{files_[n], 0};
+    where.line = static_cast<int>(u32());
+    return where;
   }
   /// Reads a count, then each element through `each(reader) -> T`.
   template <typename T, typename F>
@@ -75,15 +100,16 @@ class ImageReader {
     return v;
   }
   bool at_end() const { return pos_ == data_.size(); }
-
- private:
-  // A count can never exceed the bytes left: rejects absurd sizes from a
-  // corrupted image before anything allocates for them.
+  /// Reads a count of things that follow. It can never exceed the bytes left:
+  /// rejects absurd sizes from a corrupted image before anything allocates.
   std::uint32_t count() {
     auto n = u32();
-    if (n > data_.size() - pos_) throw ImageError("corrupt configuration image (bad count)");
+    if (n > data_.size() - pos_) [[unlikely]]
+      bad_count();
     return n;
   }
+
+ private:
   template <typename T>
   T fixed() {
     T v;
@@ -91,13 +117,23 @@ class ImageReader {
     return v;
   }
   std::string_view take(std::size_t n) {
-    if (n > data_.size() - pos_) throw ImageError("truncated configuration image");
-    auto s = data_.substr(pos_, n);
+    if (n > data_.size() - pos_) [[unlikely]]
+      truncated();
+    std::string_view s(data_.data() + pos_, n);
     pos_ += n;
     return s;
   }
+  // Out of line so that take(), which every read goes through, stays small
+  // enough to be inlined.
+  [[noreturn, gnu::cold, gnu::noinline]] static void truncated() {
+    throw ImageError("truncated configuration image");
+  }
+  [[noreturn, gnu::cold, gnu::noinline]] static void bad_count() {
+    throw ImageError("corrupt configuration image (bad count)");
+  }
   std::string_view data_;
   std::size_t pos_ = 0;
+  std::vector<SourceFile> files_;  ///< by number, as location() met them
 };
 
 }  // namespace imta::config

@@ -37,22 +37,85 @@ const Channel* ImtaCnf::channel_for_host(std::string_view host) const {
   return it == host_index_.end() ? nullptr : &channels[it->second];
 }
 
-const std::vector<std::uint32_t>* ImtaCnf::rules_for(std::string_view lowered_pattern) const {
-  auto it = rule_index_.find(std::string(lowered_pattern));
-  return it == rule_index_.end() ? nullptr : &it->second;
+namespace {
+
+char fold(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// FNV-1a over the lower-cased text.
+std::uint32_t folded_hash(std::string_view s) {
+  std::uint32_t h = 2166136261u;
+  for (char c : s) h = (h ^ static_cast<unsigned char>(fold(c))) * 16777619u;
+  return h;
+}
+
+// `pattern` (as written) lower-cased is exactly `lowered`.
+bool lowers_to(std::string_view pattern, std::string_view lowered) {
+  if (pattern.size() != lowered.size()) return false;
+  for (std::size_t i = 0; i < pattern.size(); ++i)
+    if (fold(pattern[i]) != lowered[i]) return false;
+  return true;
+}
+
+}  // namespace
+
+std::span<const std::uint32_t> ImtaCnf::rules_for(std::string_view lowered_pattern) const {
+  if (rule_groups_.empty()) return {};
+  const std::size_t mask = rule_groups_.size() - 1;
+  const std::uint32_t h = folded_hash(lowered_pattern);
+  for (std::size_t i = h & mask;; i = (i + 1) & mask) {
+    const RuleGroup& g = rule_groups_[i];
+    if (g.count == 0) return {};
+    if (g.hash == h && lowers_to(rules[rule_order_[g.first]].pattern, lowered_pattern))
+      return {rule_order_.data() + g.first, g.count};
+  }
 }
 
 void ImtaCnf::build_index() {
   channel_index_.clear();
   host_index_.clear();
-  rule_index_.clear();
   for (std::uint32_t i = 0; i < channels.size(); ++i) {
     channel_index_.emplace(channels[i].name, i);
     // The first channel to claim a host name keeps it; the parser warns.
     for (const auto& h : channels[i].hosts) host_index_.emplace(core::to_lower(h), i);
   }
-  for (std::uint32_t i = 0; i < rules.size(); ++i)
-    rule_index_[core::to_lower(rules[i].pattern)].push_back(i);
+
+  rule_order_.assign(rules.size(), 0);
+  rule_groups_.clear();
+  if (rules.empty()) return;
+  // At most two thirds full: probes stay short and the table small enough
+  // to stay in cache while it is built.
+  std::size_t slots = 8;
+  while (slots < rules.size() + rules.size() / 2) slots *= 2;
+  rule_groups_.assign(slots, RuleGroup{});
+  // First pass: find each rule's group (`first` holds the group's first rule
+  // for now) and count the group's members.
+  std::vector<std::uint32_t> group_of(rules.size());
+  for (std::uint32_t r = 0; r < rules.size(); ++r) {
+    const std::string& pattern = rules[r].pattern;
+    const std::uint32_t h = folded_hash(pattern);
+    std::size_t i = h & (slots - 1);
+    for (;; i = (i + 1) & (slots - 1)) {
+      RuleGroup& g = rule_groups_[i];
+      if (g.count == 0) {
+        g = RuleGroup{h, r, 0};
+        break;
+      }
+      if (g.hash == h && core::iequals(rules[g.first].pattern, pattern)) break;
+    }
+    ++rule_groups_[i].count;
+    group_of[r] = static_cast<std::uint32_t>(i);
+  }
+  // Second pass: give each group its run of rule_order_, then fill the runs
+  // in file order.
+  std::vector<std::uint32_t> next(slots);
+  std::uint32_t offset = 0;
+  for (std::size_t i = 0; i < slots; ++i) {
+    RuleGroup& g = rule_groups_[i];
+    if (g.count == 0) continue;
+    g.first = next[i] = offset;
+    offset += g.count;
+  }
+  for (std::uint32_t r = 0; r < rules.size(); ++r) rule_order_[next[group_of[r]]++] = r;
 }
 
 // ---------------------------------------------------------------------------
@@ -202,26 +265,21 @@ class KeywordReader {
         if (spec.args == KeywordArgs::hosts_1_2 && i_ < words_.size() && !next_is_keyword() &&
             valid_host_name(words_[i_]))
           args.push_back(words_[i_++]);
-        bool ok = true;
-        for (const auto& a : args)
-          if (auto problem = check_argument(spec, a); !problem.empty()) {
-            diags_.error(where_, "keyword " + quote(spec.name) + ": " + problem);
-            ok = false;
-          }
-        return ok;
+        return check_each(spec, args);
       }
       case KeywordArgs::durations:
       case KeywordArgs::ascending: {
         while (i_ < words_.size() && !next_is_keyword()) args.push_back(words_[i_++]);
         if (args.empty()) return missing(spec);
-        return spec.args == KeywordArgs::durations ? check_durations(spec, args)
+        return spec.args == KeywordArgs::durations ? check_each(spec, args)
                                                    : check_ascending(spec, args);
       }
     }
     return false;
   }
 
-  bool check_durations(const KeywordSpec& spec, const std::vector<std::string>& args) {
+  // Reports every argument check_argument refuses.
+  bool check_each(const KeywordSpec& spec, const std::vector<std::string>& args) {
     bool ok = true;
     for (const auto& a : args)
       if (auto problem = check_argument(spec, a); !problem.empty()) {
@@ -475,29 +533,17 @@ void warn_unimplemented(const ImtaCnf& cnf, Diagnostics& diags) {
 
 namespace {
 
-void write_location(ImageWriter& out, const SourceLocation& where) {
-  out.str(where.file);
-  out.i64(where.line);
-}
-
-SourceLocation read_location(ImageReader& in) {
-  SourceLocation where;
-  where.file = in.str();
-  where.line = static_cast<int>(in.i64());
-  return where;
-}
-
 void write_keyword(ImageWriter& out, const KeywordValue& kv) {
   out.str(kv.name);
   out.strings(kv.args);
-  write_location(out, kv.where);
+  out.location(kv.where);
 }
 
 KeywordValue read_keyword(ImageReader& in) {
   KeywordValue kv;
   kv.name = in.str();
   kv.args = in.strings();
-  kv.where = read_location(in);
+  kv.where = in.location();
   return kv;
 }
 
@@ -507,13 +553,13 @@ void write_image(ImageWriter& out, const ImtaCnf& cnf) {
   out.list(cnf.rules, [](ImageWriter& w, const RewriteRule& r) {
     w.str(r.pattern);
     w.str(r.templ);
-    write_location(w, r.where);
+    w.location(r.where);
   });
   out.list(cnf.channels, [](ImageWriter& w, const Channel& ch) {
     w.str(ch.name);
     w.strings(ch.hosts);
     w.list(ch.keywords, write_keyword);
-    write_location(w, ch.where);
+    w.location(ch.where);
   });
   out.list(cnf.keyword_uses, write_keyword);
 }
@@ -521,18 +567,15 @@ void write_image(ImageWriter& out, const ImtaCnf& cnf) {
 ImtaCnf read_imta_cnf(ImageReader& in) {
   ImtaCnf cnf;
   cnf.rules = in.list<RewriteRule>([](ImageReader& r) {
-    RewriteRule rule;
-    rule.pattern = r.str();
-    rule.templ = r.str();
-    rule.where = read_location(r);
-    return rule;
+    // Braced initialisers run in order: pattern, template, location.
+    return RewriteRule{r.str(), r.str(), r.location()};
   });
   cnf.channels = in.list<Channel>([](ImageReader& r) {
     Channel ch;
     ch.name = r.str();
     ch.hosts = r.strings();
     ch.keywords = r.list<KeywordValue>(read_keyword);
-    ch.where = read_location(r);
+    ch.where = r.location();
     if (ch.hosts.empty()) throw ImageError("corrupt configuration image (channel without host)");
     return ch;
   });

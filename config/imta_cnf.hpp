@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -54,8 +55,8 @@ struct ImtaCnf {
   /// The channel with `host` as its official or other host name (case-insensitive).
   const Channel* channel_for_host(std::string_view host) const;
   /// Indices into `rules` of the rules whose pattern is `lowered_pattern`
-  /// (already lower case), in file order; nullptr when there are none.
-  const std::vector<std::uint32_t>* rules_for(std::string_view lowered_pattern) const;
+  /// (already lower case), in file order; empty when there are none.
+  std::span<const std::uint32_t> rules_for(std::string_view lowered_pattern) const;
 
   /// Rebuilds the lookup indexes; the parser and the image reader call it.
   void build_index();
@@ -63,7 +64,17 @@ struct ImtaCnf {
  private:
   std::unordered_map<std::string, std::uint32_t> channel_index_;
   std::unordered_map<std::string, std::uint32_t> host_index_;
-  std::unordered_map<std::string, std::vector<std::uint32_t>> rule_index_;
+  // Rules by pattern, built without a node or a string per rule (there may
+  // be tens of thousands): rule numbers grouped by lower-cased pattern, in
+  // file order within a group, and an open-addressing table of the groups.
+  // Numbers rather than pointers, so a copied ImtaCnf stays valid.
+  struct RuleGroup {
+    std::uint32_t hash = 0;
+    std::uint32_t first = 0;  ///< into rule_order_
+    std::uint32_t count = 0;  ///< 0 = free slot
+  };
+  std::vector<std::uint32_t> rule_order_;
+  std::vector<RuleGroup> rule_groups_;  ///< size is a power of two, or 0
 };
 
 /// Parses the lines of imta.cnf. Problems (errors and warnings) go to `diags`;

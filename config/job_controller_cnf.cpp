@@ -77,6 +77,34 @@ const OptionSpec job_controller_specs[] = {
 const OptionRegistry registry{RegistryKind::job_controller, "job controller option",
                               job_controller_specs};
 
+constexpr SectionKind section_kinds[] = {{"POOL", scope_pool, "pool"},
+                                         {"CHANNEL", scope_channel, "channel section", true}};
+
+std::string unknown_section(std::string_view kind) {
+  std::string hint = kind == "PERIODIC_JOB"
+                         ? " (periodic jobs are not supported: RETURN_TIME schedules the return job)"
+                         : "";
+  return "unknown section [" + std::string(kind) +
+         "=...]; job_controller.cnf has [POOL=name] and [CHANNEL=pattern] sections" + hint;
+}
+
+bool has_wildcard(std::string_view s) {
+  return s.find_first_of("*?") != std::string_view::npos;
+}
+
+// Channel sections apply first match first: a plain name after a pattern
+// that matches it can never apply.
+void warn_shadowed(const SectionHeader& header, const SourceLocation& where,
+                   const std::vector<OptionSection>& earlier, Diagnostics& diags) {
+  if (header.kind != "CHANNEL" || has_wildcard(header.name)) return;
+  for (const auto& s : earlier)
+    if (s.kind->scope == scope_channel && wildcard_match(s.name, header.name))
+      diags.warning(where, "section [CHANNEL=" + header.name + "] never applies: [CHANNEL=" + s.name +
+                               "] at " + s.where.str() + " matches first");
+}
+
+const SectionedFormat format{registry, section_kinds, unknown_section, warn_shadowed};
+
 ChannelJobConfig resolve_channel(std::string pattern, SourceLocation where, const Options& globals,
                                  Options section) {
   ChannelJobConfig c;
@@ -117,10 +145,6 @@ void resolve_globals(JobControllerConfig& c) {
   c.rebuild_parallel_channel = static_cast<int>(o.integer("REBUILD_PARALLEL_CHANNEL"));
   c.return_time = parse_clock_time(o.text("RETURN_TIME")).value_or(30);
   c.defaults = resolve_channel("", {}, o, Options(registry));
-}
-
-bool has_wildcard(std::string_view s) {
-  return s.find_first_of("*?") != std::string_view::npos;
 }
 
 std::string pool_names(const JobControllerConfig& config) {
@@ -184,66 +208,10 @@ const PoolConfig* JobControllerConfig::pool_for(std::string_view pool_keyword) c
 JobControllerConfig parse_job_controller_cnf(const std::vector<SourceLine>& lines,
                                              Diagnostics& diags) {
   JobControllerConfig config;
-  struct Section {
-    bool is_pool;
-    std::string name;
-    SourceLocation where;
-    Options options{registry};
-  };
-  std::vector<Section> sections;
-  Options discard(registry);  // a rejected pool or channel section's lines are still checked
-  Options* current = &config.globals;
-  Scope scope = scope_global;
-
-  for (const auto& line : lines) {
-    if (line.blank()) continue;
-    if (looks_like_section(line)) {
-      auto header = parse_section_header(line, diags);
-      discard = Options(registry);
-      current = nullptr;
-      if (!header) continue;
-      bool is_pool = header->kind == "POOL";
-      scope = is_pool ? scope_pool : scope_channel;
-      if (!is_pool && header->kind != "CHANNEL") {
-        std::string hint = header->kind == "PERIODIC_JOB"
-                               ? " (periodic jobs are not supported: RETURN_TIME schedules the return job)"
-                               : "";
-        diags.error(line.where, "unknown section [" + header->kind +
-                                    "=...]; job_controller.cnf has [POOL=name] and "
-                                    "[CHANNEL=pattern] sections" + hint);
-        continue;
-      }
-      current = &discard;  // a known kind: its lines are still checked
-      if (is_pool && has_wildcard(header->name)) {
-        diags.error(line.where, "pool name " + header->name + " contains a wildcard");
-        continue;
-      }
-      auto same = std::find_if(sections.begin(), sections.end(), [&](const Section& s) {
-        return s.is_pool == is_pool && core::iequals(s.name, header->name);
-      });
-      if (same != sections.end()) {
-        diags.error(line.where, std::string(is_pool ? "pool " : "channel section ") + header->name +
-                                    " is defined twice (first at " + same->where.str() + ")");
-        continue;
-      }
-      if (!is_pool && !has_wildcard(header->name)) {
-        for (const auto& s : sections)
-          if (!s.is_pool && wildcard_match(s.name, header->name))
-            diags.warning(line.where, "section [CHANNEL=" + header->name +
-                                          "] never applies: [CHANNEL=" + s.name + "] at " +
-                                          s.where.str() + " matches first");
-      }
-      sections.push_back(Section{is_pool, header->name, line.where, Options(registry)});
-      current = &sections.back().options;
-      continue;
-    }
-    if (!current) continue;  // inside a section whose kind is unknown: one error is enough
-    if (auto a = split_assignment(line, diags)) current->assign(a->name, a->value, line.where, scope, diags);
-  }
-
+  auto sections = parse_sectioned_options(lines, format, config.globals, diags);
   resolve_globals(config);
   for (auto& s : sections) {
-    if (s.is_pool)
+    if (s.kind->scope == scope_pool)
       config.pools.push_back(resolve_pool(std::move(s.name), std::move(s.where), config.globals,
                                           std::move(s.options)));
     else
@@ -255,7 +223,7 @@ JobControllerConfig parse_job_controller_cnf(const std::vector<SourceLine>& line
     // No file (or nothing in it) means "nothing configured": one default pool.
     config.pools.push_back(resolve_pool("DEFAULT", {}, config.globals, Options(registry)));
   } else if (config.pools.empty()) {
-    SourceLocation file{lines.empty() ? std::string("job_controller.cnf") : lines.front().where.file, 0};
+    SourceLocation file{lines.empty() ? SourceFile("job_controller.cnf") : lines.front().where.file, 0};
     diags.error(file, "no [POOL=name] section: at least one pool is needed (the first is the default)");
   }
   return config;
@@ -283,8 +251,7 @@ void write_image(ImageWriter& out, const JobControllerConfig& config) {
   auto section = [](ImageWriter& w, const std::string& name, const SourceLocation& where,
                     const Options& options) {
     w.str(name);
-    w.str(where.file);
-    w.i64(where.line);
+    w.location(where);
     write_image(w, options);
   };
   out.list(config.pools, [&](ImageWriter& w, const PoolConfig& p) { section(w, p.name, p.where, p.section); });
@@ -303,9 +270,7 @@ JobControllerConfig read_job_controller_config(ImageReader& in) {
   };
   auto raw = [](ImageReader& r) {
     std::string name = r.str();
-    SourceLocation where;
-    where.file = r.str();
-    where.line = static_cast<int>(r.i64());
+    SourceLocation where = r.location();
     return Raw{std::move(name), std::move(where), read_options(r, registry)};
   };
   for (auto& p : in.list<Raw>(raw))

@@ -169,31 +169,16 @@ void check_table_calls(const Mappings& mappings, Diagnostics& diags) {
   }
 }
 
-namespace {
-
-void write_location(ImageWriter& out, const SourceLocation& where) {
-  out.str(where.file);
-  out.u32(static_cast<std::uint32_t>(where.line));
-}
-
-SourceLocation read_location(ImageReader& in) {
-  SourceLocation where;
-  where.file = in.str();
-  where.line = static_cast<int>(in.u32());
-  return where;
-}
-
-}  // namespace
-
 void write_image(ImageWriter& out, const Mappings& mappings) {
   out.list(mappings.tables, [](ImageWriter& w, const MappingTable& t) {
     w.str(t.name);
-    write_location(w, t.where);
+    w.location(t.where);
     w.list(t.entries, [](ImageWriter& we, const MappingEntry& e) {
       we.str(e.pattern);
       we.str(e.templ);
-      write_location(we, e.where);
+      we.location(e.where);
     });
+    write_prepared(w, t.entries);
   });
 }
 
@@ -202,18 +187,12 @@ Mappings read_mappings(ImageReader& in) {
   m.tables = in.list<MappingTable>([](ImageReader& r) {
     MappingTable t;
     t.name = r.str();
-    t.where = read_location(r);
+    t.where = r.location();
     t.entries = r.list<MappingEntry>([](ImageReader& re) {
-      MappingEntry e;
-      e.pattern = re.str();
-      e.templ = re.str();
-      e.where = read_location(re);
-      e.compiled = compile_entry(e.pattern, e.templ).compiled;
-      if (!e.compiled)
-        throw ImageError("corrupt configuration image (bad mapping entry at " + e.where.str() +
-                         ")");
-      return e;
+      // Braced initialisers run in order: pattern, template, location.
+      return MappingEntry{re.str(), re.str(), re.location(), nullptr};
     });
+    read_prepared(r, t.entries);
     return t;
   });
   return m;

@@ -60,8 +60,9 @@ Mappings parse_mappings(const std::vector<SourceLine>& lines, Diagnostics& diags
 void check_table_calls(const Mappings& mappings, Diagnostics& diags);
 
 void write_image(ImageWriter& out, const Mappings& mappings);
-/// Reads what write_image wrote and prepares every entry again; throws
-/// ImageError if an entry no longer compiles (a corrupt image).
+/// Reads what write_image wrote, prepared form included (nothing is compiled
+/// again); throws ImageError when the image is truncated or an entry's
+/// prepared form is damaged.
 Mappings read_mappings(ImageReader& in);
 
 }  // namespace imta::config

@@ -129,6 +129,26 @@ struct CompiledEntry {
 
 namespace {
 
+// What the matcher's shortcuts need to know about the steps: computed, never
+// stored in the image, so it always agrees with the steps.
+void summarise(CompiledPattern& p) {
+  p.min_length = 0;
+  p.branching = 0;
+  p.has_backref = false;
+  p.suffix.clear();
+  for (const auto& st : p.steps) {
+    switch (st.kind) {
+      case PatternStep::Kind::literal: p.min_length += st.text.size(); break;
+      case PatternStep::Kind::one: p.min_length += 1; break;
+      case PatternStep::Kind::address: p.min_length += 2; ++p.branching; break;
+      case PatternStep::Kind::star: ++p.branching; break;
+      case PatternStep::Kind::backref: p.has_backref = true; break;
+    }
+  }
+  if (!p.steps.empty() && p.steps.back().kind == PatternStep::Kind::literal)
+    p.suffix = p.steps.back().text;
+}
+
 // ---------------------------------------------------------------- pattern compiler
 
 class PatternCompiler {
@@ -150,18 +170,8 @@ class PatternCompiler {
       }
     }
     if (lazy_pending_) error("$_ is not followed by a * wildcard");
-    for (const auto& st : p_.steps) {
-      switch (st.kind) {
-        case PatternStep::Kind::literal: p_.min_length += st.text.size(); break;
-        case PatternStep::Kind::one: p_.min_length += 1; break;
-        case PatternStep::Kind::address: p_.min_length += 2; ++p_.branching; break;
-        case PatternStep::Kind::star: ++p_.branching; break;
-        case PatternStep::Kind::backref: p_.has_backref = true; break;
-      }
-    }
-    if (!p_.steps.empty() && p_.steps.back().kind == PatternStep::Kind::literal)
-      p_.suffix = p_.steps.back().text;
     p_.wildcards = wildcards_;
+    summarise(p_);
     return std::move(p_);
   }
 
@@ -917,7 +927,8 @@ MappingResult run_table(const Context& ctx, std::string_view table, std::string_
         continue;
       }
     }
-    std::string where = ctx.debug ? entry.where.str() + ": " + in_quotes(entry.pattern) : "";
+    std::string where;  // only with debug: this runs for every entry tried
+    if (ctx.debug) where = entry.where.str() + ": " + in_quotes(entry.pattern);
     MatchScratch& m = scratch();
     Matcher matcher(ce->pattern, current, m);
     if (!matcher.match()) {
@@ -974,6 +985,156 @@ MappingResult run_table(const Context& ctx, std::string_view table, std::string_
   return r;
 }
 
+// ---------------------------------------------------------------- image
+// The prepared form of an entry goes into the image so that loading it does
+// not compile every entry again. Reading checks every number the matcher uses
+// as an index, so a damaged image is refused instead of misread.
+
+// A call nests its name and argument; templates are at most kMaxMappingText
+// long, and every level takes at least three characters ("$|;").
+constexpr int kMaxStoredNesting = static_cast<int>(kMaxMappingText / 3) + 1;
+
+void write_charset(ImageWriter& out, const CharSet& set) {
+  for (std::size_t byte = 0; byte < 32; ++byte) {
+    std::uint8_t bits = 0;
+    for (std::size_t b = 0; b < 8; ++b)
+      if (set[byte * 8 + b]) bits = static_cast<std::uint8_t>(bits | (1u << b));
+    out.u8(bits);
+  }
+}
+
+CharSet read_charset(ImageReader& in) {
+  CharSet set;
+  for (std::size_t byte = 0; byte < 32; ++byte) {
+    std::uint8_t bits = in.u8();
+    for (std::size_t b = 0; bits != 0 && b < 8; ++b)
+      if (bits & (1u << b)) set.set(byte * 8 + b);
+  }
+  return set;
+}
+
+// Captures are stored plus one so that "not saved" (-1) is 0.
+void write_capture(ImageWriter& out, int capture) { out.u32(static_cast<std::uint32_t>(capture + 1)); }
+
+bool read_capture(ImageReader& in, int wildcards, int& capture) {
+  std::uint32_t v = in.u32();
+  if (v > static_cast<std::uint32_t>(wildcards)) return false;
+  capture = static_cast<int>(v) - 1;
+  return true;
+}
+
+void write_pattern(ImageWriter& out, const CompiledPattern& p) {
+  out.u32(static_cast<std::uint32_t>(p.wildcards));
+  out.list(p.steps, [](ImageWriter& w, const PatternStep& st) {
+    w.u8(static_cast<std::uint8_t>(st.kind));
+    switch (st.kind) {
+      case PatternStep::Kind::literal: w.str(st.text); break;
+      case PatternStep::Kind::one:
+      case PatternStep::Kind::star:
+        w.u8(static_cast<std::uint8_t>((st.any ? 1 : 0) | (st.lazy ? 2 : 0)));
+        write_capture(w, st.capture);
+        if (!st.any) write_charset(w, st.set);
+        break;
+      case PatternStep::Kind::backref: w.u32(static_cast<std::uint32_t>(st.backref)); break;
+      case PatternStep::Kind::address:
+        w.boolean(st.net.v6);
+        for (auto b : st.net.bytes) w.u8(b);
+        w.u32(static_cast<std::uint32_t>(st.net.prefix));
+        write_capture(w, st.capture);
+        break;
+    }
+  });
+}
+
+bool read_pattern(ImageReader& in, CompiledPattern& p) {
+  std::uint32_t wildcards = in.u32();
+  if (wildcards > kMaxMappingText) return false;
+  p.wildcards = static_cast<int>(wildcards);
+  auto n = in.count();
+  p.steps.resize(n);
+  for (auto& st : p.steps) {
+    std::uint8_t kind = in.u8();
+    if (kind > static_cast<std::uint8_t>(PatternStep::Kind::address)) return false;
+    st.kind = static_cast<PatternStep::Kind>(kind);
+    switch (st.kind) {
+      case PatternStep::Kind::literal:
+        st.text = in.str();
+        if (st.text.empty()) return false;
+        break;
+      case PatternStep::Kind::one:
+      case PatternStep::Kind::star: {
+        std::uint8_t bits = in.u8();
+        st.any = (bits & 1) != 0;
+        st.lazy = (bits & 2) != 0;
+        if (!read_capture(in, p.wildcards, st.capture)) return false;
+        if (!st.any) st.set = read_charset(in);
+        break;
+      }
+      case PatternStep::Kind::backref: {
+        std::uint32_t ref = in.u32();
+        if (ref >= wildcards) return false;
+        st.backref = static_cast<int>(ref);
+        break;
+      }
+      case PatternStep::Kind::address: {
+        st.net.v6 = in.boolean();
+        for (auto& b : st.net.bytes) b = in.u8();
+        std::uint32_t prefix = in.u32();
+        if (prefix > (st.net.v6 ? 128u : 32u)) return false;
+        st.net.prefix = static_cast<int>(prefix);
+        if (!read_capture(in, p.wildcards, st.capture)) return false;
+        break;
+      }
+    }
+  }
+  summarise(p);
+  return true;
+}
+
+void write_tokens(ImageWriter& out, const std::vector<TemplateToken>& tokens) {
+  out.list(tokens, [](ImageWriter& w, const TemplateToken& t) {
+    w.u8(static_cast<std::uint8_t>(t.kind));
+    switch (t.kind) {
+      case TemplateToken::Kind::text: w.str(t.text); break;
+      case TemplateToken::Kind::wildcard: w.u8(static_cast<std::uint8_t>(t.number)); break;
+      case TemplateToken::Kind::call:
+        write_tokens(w, t.table);
+        write_tokens(w, t.arg);
+        break;
+      case TemplateToken::Kind::flag:
+      case TemplateToken::Kind::test_set:
+      case TemplateToken::Kind::test_clear:
+      case TemplateToken::Kind::case_mode: w.u8(static_cast<std::uint8_t>(t.letter)); break;
+    }
+  });
+}
+
+bool read_tokens(ImageReader& in, std::vector<TemplateToken>& tokens, int depth) {
+  if (depth > kMaxStoredNesting) return false;
+  auto n = in.count();
+  tokens.resize(n);
+  for (auto& t : tokens) {
+    std::uint8_t kind = in.u8();
+    if (kind > static_cast<std::uint8_t>(TemplateToken::Kind::case_mode)) return false;
+    t.kind = static_cast<TemplateToken::Kind>(kind);
+    switch (t.kind) {
+      case TemplateToken::Kind::text: t.text = in.str(); break;
+      case TemplateToken::Kind::wildcard:
+        t.number = in.u8();
+        if (t.number > 9) return false;
+        break;
+      case TemplateToken::Kind::call:
+        if (!read_tokens(in, t.table, depth + 1) || !read_tokens(in, t.arg, depth + 1)) return false;
+        break;
+      case TemplateToken::Kind::flag:
+      case TemplateToken::Kind::test_set:
+      case TemplateToken::Kind::test_clear:
+      case TemplateToken::Kind::case_mode: t.letter = static_cast<char>(in.u8()); break;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- public API
@@ -990,6 +1151,30 @@ EntryCheck compile_entry(std::string_view pattern, std::string_view templ) {
 }
 
 std::vector<std::string> called_tables(const CompiledEntry& entry) { return entry.calls; }
+
+void write_prepared(ImageWriter& out, const std::vector<MappingEntry>& entries) {
+  for (const auto& e : entries) {
+    std::shared_ptr<const CompiledEntry> compiled = e.compiled;
+    if (!compiled) compiled = compile_entry(e.pattern, e.templ).compiled;
+    if (!compiled)  // parse_mappings never keeps such an entry
+      throw ImageError("mapping entry at " + e.where.str() + " does not compile");
+    write_pattern(out, compiled->pattern);
+    write_tokens(out, compiled->templ);
+    out.strings(compiled->calls);
+  }
+}
+
+void read_prepared(ImageReader& in, std::vector<MappingEntry>& entries) {
+  // Each entry is allocated on its own: one arena per table was tried and
+  // loaded no faster, while freeing and the allocations after it got slower.
+  for (auto& e : entries) {
+    auto c = std::make_shared<CompiledEntry>();
+    if (!read_pattern(in, c->pattern) || !read_tokens(in, c->templ, 0))
+      throw ImageError("corrupt configuration image (bad mapping entry at " + e.where.str() + ")");
+    c->calls = in.strings();
+    e.compiled = std::move(c);
+  }
+}
 
 std::optional<std::vector<std::string>> match_pattern(std::string_view pattern,
                                                       std::string_view subject,

@@ -81,4 +81,13 @@ EntryCheck compile_entry(std::string_view pattern, std::string_view templ);
 /// (names built from substitutions are left out).
 std::vector<std::string> called_tables(const CompiledEntry& entry);
 
+/// The prepared forms of a table's entries, in order, as the image stores
+/// them (loading an image then compiles nothing). read_prepared sets each
+/// entry's `compiled`; it throws ImageError naming the entry when a stored
+/// form is truncated or is not one the compiler could have made. The layout
+/// follows the compiled form: change either and bump the image version in
+/// config/snapshot.cpp.
+void write_prepared(ImageWriter& out, const std::vector<MappingEntry>& entries);
+void read_prepared(ImageReader& in, std::vector<MappingEntry>& entries);
+
 }  // namespace imta::config

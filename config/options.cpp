@@ -299,6 +299,51 @@ std::optional<SectionHeader> parse_section_header(const SourceLine& line, Diagno
   return SectionHeader{core::to_upper(kind), std::string(name)};
 }
 
+std::vector<OptionSection> parse_sectioned_options(const std::vector<SourceLine>& lines,
+                                                   const SectionedFormat& format, Options& globals,
+                                                   Diagnostics& diags) {
+  std::vector<OptionSection> sections;
+  Options discard(format.registry);  // the lines of a rejected section are still checked
+  Options* current = &globals;
+  Scope scope = scope_global;
+  for (const auto& line : lines) {
+    if (line.blank()) continue;
+    if (!looks_like_section(line)) {
+      if (!current) continue;  // inside a section whose kind is unknown: one error is enough
+      if (auto a = split_assignment(line, diags)) current->assign(a->name, a->value, line.where, scope, diags);
+      continue;
+    }
+    auto header = parse_section_header(line, diags);
+    discard = Options(format.registry);
+    current = nullptr;
+    if (!header) continue;
+    auto kind = std::find_if(format.kinds.begin(), format.kinds.end(),
+                             [&](const SectionKind& k) { return k.kind == header->kind; });
+    if (kind == format.kinds.end()) {
+      diags.error(line.where, format.unknown_kind(header->kind));
+      continue;
+    }
+    scope = kind->scope;
+    current = &discard;
+    if (!kind->wildcards && header->name.find_first_of("*?") != std::string::npos) {
+      diags.error(line.where, std::string(kind->noun) + " name " + header->name + " contains a wildcard");
+      continue;
+    }
+    auto same = std::find_if(sections.begin(), sections.end(), [&](const OptionSection& s) {
+      return s.kind == &*kind && core::iequals(s.name, header->name);
+    });
+    if (same != sections.end()) {
+      diags.error(line.where, std::string(kind->noun) + " " + header->name +
+                                  " is defined twice (first at " + same->where.str() + ")");
+      continue;
+    }
+    if (format.check_new) format.check_new(*header, line.where, sections, diags);
+    sections.push_back(OptionSection{&*kind, header->name, line.where, Options(format.registry)});
+    current = &sections.back().options;
+  }
+  return sections;
+}
+
 Options parse_options(const std::vector<SourceLine>& lines, const OptionRegistry& registry,
                       Diagnostics& diags) {
   Options options(registry);
@@ -420,8 +465,7 @@ void write_image(ImageWriter& out, const Options& options) {
     out.i64(slot.integer);
     out.str(slot.text);
     out.strings(slot.items);
-    out.str(slot.where->file);
-    out.i64(slot.where->line);
+    out.location(*slot.where);
   }
 }
 
@@ -431,18 +475,15 @@ Options read_options(ImageReader& in, const OptionRegistry& registry) {
   Options options(registry);
   std::uint32_t count = in.u32();
   for (std::uint32_t n = 0; n < count; ++n) {
-    std::string name = in.str();
+    std::string_view name = in.view();
     Options::Slot slot;
     slot.integer = in.i64();
     slot.text = in.str();
     slot.items = in.strings();
-    SourceLocation where;
-    where.file = in.str();
-    where.line = static_cast<int>(in.i64());
-    slot.where = where;
+    slot.where = in.location();
     const OptionSpec* spec = registry.find(name);
     if (!spec || !spec->synonym_of.empty())
-      throw ImageError("configuration image names unknown option " + name);
+      throw ImageError("configuration image names unknown option " + std::string(name));
     // The image was written from checked values, so they are stored as they are.
     options.slots_[static_cast<std::size_t>(spec - registry.specs.data())] = std::move(slot);
   }

@@ -141,6 +141,43 @@ bool looks_like_section(const SourceLine& line);
 /// name, characters other than letters, digits, `_ - . * ?` in the name).
 std::optional<SectionHeader> parse_section_header(const SourceLine& line, Diagnostics& diags);
 
+/// A kind of section a sectioned file has.
+struct SectionKind {
+  std::string_view kind;   ///< upper case, as in [SERVICE=name]
+  Scope scope;             ///< where its options may be set
+  std::string_view noun;   ///< what messages call one: "service", "channel section"
+  bool wildcards = false;  ///< whether its names may hold `*` and `?`
+};
+
+/// One section of a sectioned file as written, in file order.
+struct OptionSection {
+  const SectionKind* kind;
+  std::string name;
+  SourceLocation where;  ///< its header
+  Options options;       ///< set in the section itself
+};
+
+/// What distinguishes dispatcher.cnf from job_controller.cnf to the reader.
+struct SectionedFormat {
+  const OptionRegistry& registry;
+  std::span<const SectionKind> kinds;
+  /// The error for a section whose kind is not in `kinds` (upper case).
+  std::string (*unknown_kind)(std::string_view kind);
+  /// Optional: more checks of a new section against the earlier ones, run
+  /// once it is known to be accepted, before it is added.
+  void (*check_new)(const SectionHeader& header, const SourceLocation& where,
+                    const std::vector<OptionSection>& earlier, Diagnostics& diags) = nullptr;
+};
+
+/// Reads a sectioned option file: NAME=value lines before the first section
+/// go into `globals`, later ones into their [KIND=name] section. Reports a
+/// section of an unknown kind (its lines are then skipped), a wildcard in a
+/// name that allows none and a name used twice for one kind (such a section
+/// is dropped, but its lines are still checked). Blank lines are ignored.
+std::vector<OptionSection> parse_sectioned_options(const std::vector<SourceLine>& lines,
+                                                   const SectionedFormat& format, Options& globals,
+                                                   Diagnostics& diags);
+
 /// Parses an unsectioned option file (blank lines ignored).
 Options parse_options(const std::vector<SourceLine>& lines, const OptionRegistry& registry,
                       Diagnostics& diags);

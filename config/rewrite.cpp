@@ -540,12 +540,12 @@ RewriteResult rewrite_address(const ImtaCnf& cnf, const RewriteLookups& lookups,
     std::optional<Attempt> decided;
     const RewriteRule* decided_rule = nullptr;
     for (const auto& cand : host_candidates(spec->host)) {
-      const auto* indices = cnf.rules_for(cand.pattern);
-      if (!indices) {
+      const auto indices = cnf.rules_for(cand.pattern);
+      if (indices.empty()) {
         trace("  pattern " + quote(cand.pattern) + ": no rule");
         continue;
       }
-      for (auto idx : *indices) {
+      for (auto idx : indices) {
         const auto& rule = cnf.rules[idx];
         auto a = try_rule(rule, cand, *spec, env);
         std::string head = "  pattern " + quote(cand.pattern) + ": rule " + rule.where.str() + " " +

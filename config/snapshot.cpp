@@ -1,8 +1,14 @@
 #include "config/snapshot.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <memory>
 
 #include "config/mapping_engine.hpp"
 #include "core/atomic_file.hpp"
@@ -18,7 +24,37 @@ namespace {
 // layout changes: an old image is then refused with "run imta cnbuild"
 // instead of being misread.
 constexpr std::string_view image_magic = "IMTAIMG\n";
-constexpr std::uint32_t image_version = 1;
+constexpr std::uint32_t image_version = 2;
+
+// The payload's checksum: catches a damaged or half-copied image. Taken eight
+// bytes at a time in four independent lanes (a byte at a time it cost as much
+// as decoding a third of the image); every step is invertible, so a change
+// to any one word always changes its lane and so the result.
+std::uint64_t checksum(std::string_view body) {
+  constexpr std::uint64_t kMul = 0x9e3779b97f4a7c15ull;
+  auto step = [](std::uint64_t h, std::uint64_t w) { return std::rotl((h ^ w) * kMul, 29); };
+  std::uint64_t lane[4] = {14695981039346656037ull ^ body.size(), 1, 2, 3};
+  std::size_t i = 0;
+  auto word = [&](std::size_t at) {
+    std::uint64_t w;
+    std::memcpy(&w, body.data() + at, 8);
+    return w;
+  };
+  for (; i + 32 <= body.size(); i += 32) {
+    lane[0] = step(lane[0], word(i));
+    lane[1] = step(lane[1], word(i + 8));
+    lane[2] = step(lane[2], word(i + 16));
+    lane[3] = step(lane[3], word(i + 24));
+  }
+  std::uint64_t h = lane[0];
+  for (int k = 1; k < 4; ++k) h = step(h, lane[k]);
+  for (; i < body.size(); i += 8) {
+    std::uint64_t tail = 0;
+    std::memcpy(&tail, body.data() + i, std::min<std::size_t>(8, body.size() - i));
+    h = step(h, tail);
+  }
+  return h ^ (h >> 32);
+}
 
 SourceStamp stamp(const fs::path& path) {
   SourceStamp s{path.string(), 0, 0};
@@ -28,6 +64,36 @@ SourceStamp stamp(const fs::path& path) {
     s.size = st.st_size;
   }
   return s;
+}
+
+/// The image file's bytes, read in one go into a buffer of its size (the
+/// stream copying of read_file cost more than decoding much of the image).
+struct ImageBytes {
+  std::unique_ptr<char[]> data;
+  std::size_t size = 0;
+  std::string_view view() const { return {data.get(), size}; }
+};
+
+std::optional<ImageBytes> read_image_file(const fs::path& path) {
+  struct Fd {
+    int fd;
+    ~Fd() {
+      if (fd >= 0) ::close(fd);
+    }
+  } f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  struct stat st {};
+  if (f.fd < 0 || ::fstat(f.fd, &st) != 0) return std::nullopt;
+  ImageBytes bytes;
+  const auto capacity = static_cast<std::size_t>(st.st_size);
+  bytes.data = std::make_unique_for_overwrite<char[]>(capacity);
+  while (bytes.size < capacity) {
+    ssize_t n = ::read(f.fd, bytes.data.get() + bytes.size, capacity - bytes.size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::nullopt;
+    if (n == 0) break;  // shorter than fstat said: decoding will call it truncated
+    bytes.size += static_cast<std::size_t>(n);
+  }
+  return bytes;
 }
 
 /// Reads an optional file: absent means "nothing configured", not an error.
@@ -152,10 +218,9 @@ std::string encode_image(const Snapshot& snap) {
   write_image(payload, snap.dispatcher);
   write_image(payload, snap.job_controller);
 
-  // Header: magic, version, payload length, FNV-1a checksum of the payload.
+  // Header: magic, version, payload length, checksum of the payload.
   const std::string& body = payload.bytes();
-  std::uint64_t hash = 14695981039346656037ull;
-  for (unsigned char c : body) hash = (hash ^ c) * 1099511628211ull;
+  const std::uint64_t hash = checksum(body);
   ImageWriter header;
   std::string out(image_magic);
   header.u32(image_version);
@@ -171,13 +236,11 @@ Snapshot decode_image(std::string_view bytes) {
   ImageReader header(bytes.substr(image_magic.size()));
   if (header.u32() != image_version) throw ImageError("configuration image from another imta version");
   auto length = static_cast<std::uint64_t>(header.i64());
-  auto checksum = static_cast<std::uint64_t>(header.i64());
+  auto stored_checksum = static_cast<std::uint64_t>(header.i64());
   const std::size_t header_size = image_magic.size() + 4 + 8 + 8;
   if (bytes.size() - header_size != length) throw ImageError("truncated configuration image");
   std::string_view body = bytes.substr(header_size);
-  std::uint64_t hash = 14695981039346656037ull;
-  for (unsigned char c : body) hash = (hash ^ c) * 1099511628211ull;
-  if (hash != checksum) throw ImageError("corrupt configuration image (checksum mismatch)");
+  if (checksum(body) != stored_checksum) throw ImageError("corrupt configuration image (checksum mismatch)");
 
   ImageReader in(body);
   Snapshot snap;
@@ -209,10 +272,10 @@ std::string save_image(const Snapshot& snapshot, const fs::path& image) {
 }
 
 Snapshot load_image(const fs::path& image) {
-  auto bytes = read_file(image);
+  auto bytes = read_image_file(image);
   if (!bytes) throw ImageError("cannot read " + image.string() + ": run imta cnbuild to create it");
   try {
-    return decode_image(*bytes);
+    return decode_image(bytes->view());
   } catch (const ImageError& e) {
     throw ImageError(image.string() + ": " + e.what() + ": run imta cnbuild to rebuild it");
   }

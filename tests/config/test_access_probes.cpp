@@ -6,19 +6,12 @@
 #include "config/mapping.hpp"
 #include "config/mapping_engine.hpp"
 #include "config/source_lines.hpp"
+#include "test_support.hpp"
 
 using namespace imta::config;
+using namespace imta::config::testing;
 
 namespace {
-
-Mappings parse_ok(std::string_view text) {
-  Diagnostics d;
-  auto lines = split_source(text, "mappings", mappings_read_options(), d);
-  auto m = parse_mappings(lines, d);
-  for (const auto& item : d.items()) INFO(item.str());
-  REQUIRE(d.ok());
-  return m;
-}
 
 std::size_t fields(const std::string& probe) {
   return static_cast<std::size_t>(std::count(probe.begin(), probe.end(), '|')) + 1;
@@ -53,7 +46,7 @@ TEST_CASE("access probes: the exact strings of each table", "[access_probes]") {
 }
 
 TEST_CASE("access probes: the classic anti-relay rule", "[access_probes]") {
-  auto m = parse_ok(
+  auto m = parse_mappings_ok(
       "ORIG_SEND_ACCESS\n"
       "  tcp_local|*|tcp_local|*   $NRelaying$ not$ permitted\n");
   auto relay = apply_mapping(m, kOrigSendAccess,
@@ -73,7 +66,7 @@ TEST_CASE("access probes: MAIL_ACCESS and FROM_ACCESS fields line up with patter
   // The 11 MAIL_ACCESS fields; the sender is not saved ($@ ... $^), so $0 is
   // the server address, $3 the HELO name, $4 the destination channel, $5 the
   // recipient.
-  auto m = parse_ok(
+  auto m = parse_mappings_ok(
       "MAIL_ACCESS\n"
       "  TCP|*|25|*|*|SMTP/*|MAIL|tcp_local|$@*|$^*|*   $N$<$0|$5$ via$ $4\n"
       "\n"

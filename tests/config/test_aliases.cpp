@@ -1,6 +1,5 @@
 #include <catch2/catch.hpp>
 
-#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -8,8 +7,10 @@
 
 #include "config/aliases.hpp"
 #include "config/general_db.hpp"
+#include "test_support.hpp"
 
 using namespace imta::config;
+using namespace imta::config::testing;
 
 namespace {
 
@@ -24,12 +25,6 @@ Aliases parse(const std::string& text, Diagnostics& diags, std::string_view loca
   };
   auto lines = split_source(text, "aliases", aliases_read_options(), diags, load);
   return parse_aliases(lines, diags, local_domain);
-}
-
-Strings messages(const Diagnostics& diags) {
-  Strings out;
-  for (const auto& d : diags.items()) out.push_back(d.str());
-  return out;
 }
 
 const char* const sample =
@@ -88,11 +83,7 @@ TEST_CASE("aliases expand recursively to final addresses", "[aliases]") {
 }
 
 TEST_CASE("aliases mistakes are errors naming file and line", "[aliases]") {
-  struct Case {
-    std::string text;
-    Strings errors;
-  };
-  const std::vector<Case> cases = {
+  check_diagnostics({
       {"postmaster root\n", {"aliases:1: expected \"name: address, ...\", found no \":\""}},
       {": root\n", {"aliases:1: empty alias name"}},
       {"postmaster:\n", {"aliases:1: alias postmaster expands to nothing"}},
@@ -117,13 +108,7 @@ TEST_CASE("aliases mistakes are errors naming file and line", "[aliases]") {
       {"  a: b\n", {"aliases:1: indented line continues nothing (an alias line starts in column 1)"}},
       {"a b: c\n", {"aliases:1: malformed alias name \"a b\""}},
       {"a: b\\\n", {"aliases:1: continuation line at end of file"}},
-  };
-  for (const auto& c : cases) {
-    INFO(c.text);
-    Diagnostics diags;
-    parse(c.text, diags);
-    CHECK(messages(diags) == c.errors);
-  }
+  }, [](const std::string& text, Diagnostics& diags) { parse(text, diags); });
 }
 
 TEST_CASE("aliases: a loop through other aliases is an error naming the chain", "[aliases]") {
@@ -158,11 +143,7 @@ TEST_CASE("aliases survive the image unchanged", "[aliases]") {
   Diagnostics diags;
   auto a = parse(sample, diags);
   REQUIRE(diags.ok());
-  ImageWriter w;
-  write_image(w, a);
-  ImageReader r(w.bytes());
-  auto back = read_aliases(r);
-  CHECK(r.at_end());
+  auto back = read_back(a, read_aliases);
   REQUIRE(back.entries.size() == a.entries.size());
   for (const auto& e : a.entries) {
     INFO(e.name);
@@ -173,11 +154,8 @@ TEST_CASE("aliases survive the image unchanged", "[aliases]") {
 }
 
 TEST_CASE("aliases: the file imta init installs parses", "[aliases]") {
-  const char* data = std::getenv("IMTA_TEST_DATA");
-  REQUIRE(data != nullptr);
   Diagnostics diags;
-  auto lines = read_source(std::filesystem::path(data) / ".." / "config" / "defaults" / "aliases",
-                           aliases_read_options(), diags);
+  auto lines = read_default_file("aliases", aliases_read_options(), diags);
   auto a = parse_aliases(lines, diags, "example.org");
   CHECK(messages(diags).empty());
   CHECK(expand_alias(a, "abuse@example.org", "example.org") == Strings{"root@example.org"});
@@ -219,21 +197,14 @@ TEST_CASE("general database: a repeated key keeps the first value; a bare key is
 TEST_CASE("general database survives the image unchanged", "[aliases][general_db]") {
   Diagnostics diags;
   auto db = parse_db("x 1\nY two words\n", diags);
-  ImageWriter w;
-  write_image(w, db);
-  ImageReader r(w.bytes());
-  auto back = read_general_db(r);
-  CHECK(r.at_end());
+  auto back = read_back(db, read_general_db);
   CHECK(back.lookup("x") == "1");
   CHECK(back.lookup("y") == "two words");
   CHECK(back.entries.at("y").where.str() == "general.txt:2");
   CHECK(back.entries.size() == 2);
 
-  const char* data = std::getenv("IMTA_TEST_DATA");
-  REQUIRE(data != nullptr);
   Diagnostics defaults;
-  auto lines = read_source(std::filesystem::path(data) / ".." / "config" / "defaults" / "general.txt",
-                           general_db_read_options(), defaults);
+  auto lines = read_default_file("general.txt", general_db_read_options(), defaults);
   parse_general_db(lines, defaults);
   CHECK(messages(defaults).empty());
 }

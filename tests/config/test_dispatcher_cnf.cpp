@@ -1,25 +1,19 @@
 #include <catch2/catch.hpp>
 
-#include <cstdlib>
-#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "config/dispatcher_cnf.hpp"
+#include "test_support.hpp"
 
 using namespace imta::config;
+using namespace imta::config::testing;
 
 namespace {
 
 DispatcherConfig parse(const std::string& text, Diagnostics& diags) {
   auto lines = split_source(text, "dispatcher.cnf", option_file_read_options(), diags);
   return parse_dispatcher_cnf(lines, diags);
-}
-
-std::vector<std::string> messages(const Diagnostics& diags) {
-  std::vector<std::string> out;
-  for (const auto& d : diags.items()) out.push_back(d.str());
-  return out;
 }
 
 // Everything an administrator could observe of a service, for comparisons.
@@ -121,11 +115,7 @@ TEST_CASE("dispatcher.cnf: ports, implicit TLS ports and addresses", "[dispatche
 }
 
 TEST_CASE("dispatcher.cnf mistakes are errors naming file and line", "[dispatcher_cnf]") {
-  struct Case {
-    std::string text;
-    std::vector<std::string> errors;
-  };
-  const std::vector<Case> cases = {
+  check_diagnostics({
       {"[SERVICE=SMTP]\nPORT=25\nMAX_CON=5\n",
        {"dispatcher.cnf:3: unknown dispatcher option MAX_CON (did you mean MAX_CONNS?)"}},
       {"[SERVICE=SMTP]\nPORT=0\n",
@@ -171,13 +161,7 @@ TEST_CASE("dispatcher.cnf mistakes are errors naming file and line", "[dispatche
        {"dispatcher.cnf:1: WORKER_THREADS=0 is out of range (1 to 1024)"}},
       {"[SERVICE=SMTP]\nPORT=25\nBACKLOG=4\n",
        {"dispatcher.cnf:3: BACKLOG=4 is out of range (5 to 65535)"}},
-  };
-  for (const auto& c : cases) {
-    INFO(c.text);
-    Diagnostics diags;
-    parse(c.text, diags);
-    CHECK(messages(diags) == c.errors);
-  }
+  }, parse);
 }
 
 TEST_CASE("dispatcher.cnf: WORKER_THREADS and MAX_PROCS are one option", "[dispatcher_cnf]") {
@@ -212,11 +196,8 @@ TEST_CASE("dispatcher.cnf: options not acted on yet are reported at their lines"
 }
 
 TEST_CASE("dispatcher.cnf: the embedded default parses and listens on loopback", "[dispatcher_cnf]") {
-  const char* data = std::getenv("IMTA_TEST_DATA");
-  REQUIRE(data != nullptr);
   Diagnostics diags;
-  auto lines = read_source(std::filesystem::path(data) / ".." / "config" / "defaults" / "dispatcher.cnf",
-                           option_file_read_options(), diags);
+  auto lines = read_default_file("dispatcher.cnf", option_file_read_options(), diags);
   auto config = parse_dispatcher_cnf(lines, diags);
   CHECK(messages(diags).empty());
   REQUIRE_FALSE(config.services.empty());
@@ -233,11 +214,7 @@ TEST_CASE("dispatcher.cnf survives the image unchanged", "[dispatcher_cnf]") {
                                                 "INTERFACE_ADDRESS=::1\nBACKLOG=50\n",
                       diags);
   REQUIRE(diags.ok());
-  ImageWriter w;
-  write_image(w, config);
-  ImageReader r(w.bytes());
-  auto back = read_dispatcher_config(r);
-  CHECK(r.at_end());
+  auto back = read_back(config, read_dispatcher_config);
   REQUIRE(back.services.size() == config.services.size());
   for (std::size_t i = 0; i < config.services.size(); ++i) {
     CHECK(describe(back.services[i]) == describe(config.services[i]));

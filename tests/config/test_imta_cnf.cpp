@@ -1,8 +1,6 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
-#include <cstdlib>
-#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -10,8 +8,10 @@
 #include "config/imta_cnf.hpp"
 #include "config/source_lines.hpp"
 #include "core/text.hpp"
+#include "test_support.hpp"
 
 using namespace imta::config;
+using namespace imta::config::testing;
 
 namespace {
 
@@ -20,33 +20,13 @@ ImtaCnf parse(std::string_view text, Diagnostics& diags) {
   return parse_imta_cnf(lines, diags);
 }
 
-std::vector<std::string> messages(const Diagnostics& diags) {
-  std::vector<std::string> out;
-  for (const auto& d : diags.items()) out.push_back(d.str());
-  return out;
-}
-
 bool has_message(const Diagnostics& diags, const std::string& text) {
   auto all = messages(diags);
   return std::find(all.begin(), all.end(), text) != all.end();
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::string test_data() {
-  const char* dir = std::getenv("IMTA_TEST_DATA");
-  return dir ? dir : "tests";
-}
-
-std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (auto p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size()))
-    s.replace(p, from.size(), to);
-  return s;
+std::vector<std::uint32_t> numbers(std::span<const std::uint32_t> rules) {
+  return {rules.begin(), rules.end()};
 }
 
 // The shape of the default configuration: rules, defaults, l, tcp_local.
@@ -130,9 +110,8 @@ TEST_CASE("the sample configuration parses without problems", "[imta_cnf]") {
   CHECK(cnf.channel_for_host("auth.example.test") == auth);
   CHECK(cnf.channel_for_host("nowhere.test") == nullptr);
   CHECK(cnf.find_channel("nosuch") == nullptr);
-  REQUIRE(cnf.rules_for("example.test"));
-  CHECK(*cnf.rules_for("example.test") == std::vector<std::uint32_t>{0});
-  CHECK(cnf.rules_for("example.org") == nullptr);
+  CHECK(numbers(cnf.rules_for("example.test")) == std::vector<std::uint32_t>{0});
+  CHECK(cnf.rules_for("example.org").empty());
 
   Diagnostics tags;
   check_rule_tags(cnf, tags);
@@ -140,10 +119,9 @@ TEST_CASE("the sample configuration parses without problems", "[imta_cnf]") {
 }
 
 TEST_CASE("the shipped default imta.cnf parses and its rules name real channels", "[imta_cnf]") {
-  auto text = read_text(test_data() + "/../config/defaults/imta.cnf");
+  auto text = source_text("config/defaults/imta.cnf");
   REQUIRE_FALSE(text.empty());
-  text = replace_all(text, "{{DOMAIN}}", "example.test");
-  text = replace_all(text, "{{HOSTNAME}}", "mail.example.test");
+  text = fill_placeholders(text);
   Diagnostics diags;
   auto cnf = parse(text, diags);
   check_rule_tags(cnf, diags);
@@ -455,8 +433,7 @@ TEST_CASE("a parsed imta.cnf survives the image unchanged", "[imta_cnf]") {
   CHECK(back.keyword_uses.size() == cnf.keyword_uses.size());
   // The indexes are rebuilt on reading.
   CHECK(back.channel_for_host("example.test") == back.find_channel("l"));
-  REQUIRE(back.rules_for("."));
-  CHECK(*back.rules_for(".") == std::vector<std::uint32_t>{2});
+  CHECK(numbers(back.rules_for(".")) == std::vector<std::uint32_t>{2});
 
   std::string truncated = w.bytes().substr(0, w.bytes().size() / 2);
   ImageReader bad(truncated);
@@ -525,7 +502,7 @@ TEST_CASE("keyword registry: lookups, suggestions and argument checks", "[imta_c
 }
 
 TEST_CASE("imta.cnf(5) documents every keyword and says which are not acted on", "[imta_cnf]") {
-  auto text = read_text(test_data() + "/../man/imta.cnf.5");
+  auto text = source_text("man/imta.cnf.5");
   REQUIRE_FALSE(text.empty());
   // Keyword entries are mdoc list items, `.It Cm name [Ar arg ...]`, or
   // `.It Cm name1 , name2 , ... Ar arg` for a group; an entry's text runs to
@@ -568,6 +545,22 @@ TEST_CASE("ten thousand rules stay quick to look up", "[imta_cnf]") {
   auto cnf = parse(text, diags);
   REQUIRE(diags.ok());
   REQUIRE(cnf.rules.size() == 10001);
-  REQUIRE(cnf.rules_for("host9999.example"));
-  CHECK(cnf.rules[cnf.rules_for("host9999.example")->front()].where.line == 10000);
+  REQUIRE(cnf.rules_for("host9999.example").size() == 1);
+  CHECK(cnf.rules[cnf.rules_for("host9999.example").front()].where.line == 10000);
+}
+
+TEST_CASE("rules with one pattern in any case are tried in file order", "[imta_cnf]") {
+  Diagnostics diags;
+  auto cnf = parse("a.example $U@local.test\nB.example $U@local.test\nA.EXAMPLE $U%a@local.test\n"
+                   "b.example $U%b@local.test\na.Example $U%c@local.test\n\nl\nlocal.test\n",
+                   diags);
+  REQUIRE(diags.ok());
+  CHECK(numbers(cnf.rules_for("a.example")) == std::vector<std::uint32_t>{0, 2, 4});
+  CHECK(numbers(cnf.rules_for("b.example")) == std::vector<std::uint32_t>{1, 3});
+  CHECK(cnf.rules_for("c.example").empty());
+  // A copy answers on its own after the original is gone.
+  ImtaCnf copy = cnf;
+  cnf = ImtaCnf{};
+  CHECK(cnf.rules_for("a.example").empty());
+  CHECK(numbers(copy.rules_for("a.example")) == std::vector<std::uint32_t>{0, 2, 4});
 }

@@ -1,25 +1,19 @@
 #include <catch2/catch.hpp>
 
-#include <cstdlib>
-#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "config/job_controller_cnf.hpp"
+#include "test_support.hpp"
 
 using namespace imta::config;
+using namespace imta::config::testing;
 
 namespace {
 
 JobControllerConfig parse(const std::string& text, Diagnostics& diags) {
   auto lines = split_source(text, "job_controller.cnf", option_file_read_options(), diags);
   return parse_job_controller_cnf(lines, diags);
-}
-
-std::vector<std::string> messages(const Diagnostics& diags) {
-  std::vector<std::string> out;
-  for (const auto& d : diags.items()) out.push_back(d.str());
-  return out;
 }
 
 std::string describe(const ChannelJobConfig& c) {
@@ -144,11 +138,7 @@ TEST_CASE("wildcards: * any run, ? one character, case ignored", "[job_controlle
 }
 
 TEST_CASE("job_controller.cnf mistakes are errors naming file and line", "[job_controller_cnf]") {
-  struct Case {
-    std::string text;
-    std::vector<std::string> messages;
-  };
-  const std::vector<Case> cases = {
+  check_diagnostics({
       {"[POOL=A]\nJOB_LIMT=3\n",
        {"job_controller.cnf:2: unknown job controller option JOB_LIMT (did you mean JOB_LIMIT?)"}},
       {"[POOL=A]\n[POOL=a]\n", {"job_controller.cnf:2: pool a is defined twice (first at job_controller.cnf:1)"}},
@@ -179,13 +169,7 @@ TEST_CASE("job_controller.cnf mistakes are errors naming file and line", "[job_c
                          "(the first is the default)"}},
       {"[POOL=A]\nREBUILD_PARALLEL_CHANNEL\n",
        {"job_controller.cnf:2: expected NAME=value, found \"REBUILD_PARALLEL_CHANNEL\""}},
-  };
-  for (const auto& c : cases) {
-    INFO(c.text);
-    Diagnostics diags;
-    parse(c.text, diags);
-    CHECK(messages(diags) == c.messages);
-  }
+  }, parse);
 }
 
 TEST_CASE("job_controller.cnf: a channel naming an unknown pool is an error", "[job_controller_cnf]") {
@@ -216,12 +200,8 @@ TEST_CASE("job_controller.cnf: options not acted on yet are reported at their li
 }
 
 TEST_CASE("job_controller.cnf: the embedded default parses", "[job_controller_cnf]") {
-  const char* data = std::getenv("IMTA_TEST_DATA");
-  REQUIRE(data != nullptr);
   Diagnostics diags;
-  auto lines = read_source(std::filesystem::path(data) / ".." / "config" / "defaults" /
-                               "job_controller.cnf",
-                           option_file_read_options(), diags);
+  auto lines = read_default_file("job_controller.cnf", option_file_read_options(), diags);
   auto c = parse_job_controller_cnf(lines, diags);
   CHECK(messages(diags).empty());
   CHECK(c.default_pool() != nullptr);
@@ -233,11 +213,7 @@ TEST_CASE("job_controller.cnf survives the image unchanged", "[job_controller_cn
   Diagnostics diags;
   auto c = parse(sample, diags);
   REQUIRE(diags.ok());
-  ImageWriter w;
-  write_image(w, c);
-  ImageReader r(w.bytes());
-  auto back = read_job_controller_config(r);
-  CHECK(r.at_end());
+  auto back = read_back(c, read_job_controller_config);
   CHECK(describe(back) == describe(c));
   for (const char* name : {"l", "tcp_local", "tcp_intranet", "lmtp"})
     CHECK(describe(back.settings_for(name)) == describe(c.settings_for(name)));

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -7,28 +9,16 @@
 #include "config/mapping.hpp"
 #include "config/mapping_engine.hpp"
 #include "config/source_lines.hpp"
+#include "test_support.hpp"
 
 using namespace imta::config;
+using namespace imta::config::testing;
 
 namespace {
 
 Mappings parse(std::string_view text, Diagnostics& d) {
   auto lines = split_source(text, "mappings", mappings_read_options(), d);
   return parse_mappings(lines, d);
-}
-
-Mappings parse_ok(std::string_view text) {
-  Diagnostics d;
-  auto m = parse(text, d);
-  for (const auto& item : d.items()) INFO(item.str());
-  REQUIRE(d.error_count() == 0);
-  return m;
-}
-
-std::vector<std::string> messages(const Diagnostics& d) {
-  std::vector<std::string> out;
-  for (const auto& item : d.items()) out.push_back(item.str());
-  return out;
 }
 
 bool has_message(const Diagnostics& d, const std::string& text) {
@@ -42,7 +32,7 @@ bool has_message(const Diagnostics& d, const std::string& text) {
 // ------------------------------------------------------------------ file format
 
 TEST_CASE("mappings: tables, indented entries, blank lines end a table", "[mapping]") {
-  auto m = parse_ok(
+  auto m = parse_mappings_ok(
       "! site tables\n"
       "PORT_ACCESS\n"
       "  *|*|*|*|*   $C$|INTERNAL_IP;$3|$Y$E\n"
@@ -70,7 +60,7 @@ TEST_CASE("mappings: tables, indented entries, blank lines end a table", "[mappi
 
 TEST_CASE("mappings: quoted spaces stay inside a column; continuation joins lines",
           "[mapping]") {
-  auto m = parse_ok(
+  auto m = parse_mappings_ok(
       "ORIG_SEND_ACCESS\n"
       "  tcp_local|*|tcp_local|*   $NRelaying$ not$ permitted\n"
       "  a$ b|*   \\\n"
@@ -262,7 +252,7 @@ TEST_CASE("mapping patterns: many stars against a long probe give the right answ
 // ------------------------------------------------------------------ templates and flow
 
 TEST_CASE("mapping templates: substitutions, case, calls", "[mapping]") {
-  auto m = parse_ok(
+  auto m = parse_mappings_ok(
       "REWRITE\n"
       "  *@*.example.com   $0@$\\$1$_.EXAMPLE.ORG$Y\n"
       "  *@*               $^$0$_@$1$ (upper)$Y\n"
@@ -284,7 +274,7 @@ TEST_CASE("mapping templates: substitutions, case, calls", "[mapping]") {
 
 TEST_CASE("mapping flow: $C continues with the next entry, $R restarts, $L makes one more pass",
           "[mapping]") {
-  auto m = parse_ok(
+  auto m = parse_mappings_ok(
       "CHAIN\n"
       "  a*   b$0$C\n"
       "  b*   c$0$C\n"
@@ -317,7 +307,7 @@ TEST_CASE("mapping flow: $C continues with the next entry, $R restarts, $L makes
 
 TEST_CASE("mapping flow: a failed test or call fails the mapping unless $C came first",
           "[mapping]") {
-  auto m = parse_ok(
+  auto m = parse_mappings_ok(
       "AUTH_ONLY\n"
       "  *   $:A$Yauthenticated\n"
       "  *   $Ynever-reached\n"
@@ -352,7 +342,7 @@ TEST_CASE("mapping flow: a failed test or call fails the mapping unless $C came 
 }
 
 TEST_CASE("mapping: the classic PORT_ACCESS / INTERNAL_IP idiom", "[mapping]") {
-  auto m = parse_ok(
+  auto m = parse_mappings_ok(
       "PORT_ACCESS\n"
       "  *|*|*|*|*   $C$|INTERNAL_IP;$3|$Y$E\n"
       "  *           $YEXTERNAL\n"
@@ -377,7 +367,7 @@ TEST_CASE("mapping: the classic PORT_ACCESS / INTERNAL_IP idiom", "[mapping]") {
 }
 
 TEST_CASE("mapping: access flags and their arguments in the fixed order", "[mapping]") {
-  auto m = parse_ok(
+  auto m = parse_mappings_ok(
       "DELAY\n"
       "  *   $N$D30|Relaying$ not$ allowed\n"
       "\n"
@@ -434,7 +424,7 @@ TEST_CASE("mapping: access flags and their arguments in the fixed order", "[mapp
 
 TEST_CASE("mapping: calls need $Y from the called table; missing tables and recursion",
           "[mapping]") {
-  auto m = parse_ok(
+  auto m = parse_mappings_ok(
       "NOFLAG\n"
       "  *   $|PLAIN;$0|$Y\n"
       "\n"
@@ -459,7 +449,7 @@ TEST_CASE("mapping: calls need $Y from the called table; missing tables and recu
 }
 
 TEST_CASE("mapping: debug trace names each entry tried", "[mapping]") {
-  auto m = parse_ok(
+  auto m = parse_mappings_ok(
       "PORT_ACCESS\n"
       "  *|*|*|*|*   $C$|INTERNAL_IP;$3|$Y$E\n"
       "  *           $YEXTERNAL\n"
@@ -490,7 +480,7 @@ TEST_CASE("mapping: hand-built entries work without parse_mappings", "[mapping]"
 // ------------------------------------------------------------------ image
 
 TEST_CASE("mapping: tables survive the compiled image", "[mapping]") {
-  auto m = parse_ok(
+  auto m = parse_mappings_ok(
       "PORT_ACCESS\n"
       "  *|*|*|*|*   $C$|INTERNAL_IP;$3|$Y$E\n"
       "  *           $YEXTERNAL\n"
@@ -533,6 +523,92 @@ TEST_CASE("mapping: tables survive the compiled image", "[mapping]") {
   CHECK_THROWS_AS(read_mappings(truncated), ImageError);
 }
 
+TEST_CASE("mapping: every kind of pattern and template works the same read back from the image",
+          "[mapping]") {
+  // The image holds each entry's prepared form; reading it back must give
+  // entries that match, save, call and flag exactly like the compiled ones.
+  auto m = parse_mappings_ok(
+      "T\n"
+      "  a$_*b*c             $Y$0+$1\n"
+      "  $@x*$^y*            $Y$0\n"
+      "  s$[a-c]%$[^0-9]*    $Y$\\$0$^$1$_\n"
+      "  $D*-$A%-$0*         $Y$0$1\n"
+      "  ip$(10.0.0.0/8)     $Y$0\n"
+      "  ip${2001:db8::/32}  $Y$0\n"
+      "  ip$<192.168.0.0/16> $Y$0\n"
+      "  call|*              $|SUB;$0|$Y\n"
+      "  flags|*             $:A$N$D10|$0$ denied\n"
+      "  flags2|*            $;T$Y$U$J$K5|$0|$0|rest\n"
+      "  loop|*              $Cloop2|$0\n"
+      "  loop2|*             $Y$0\n"
+      "  *                   $N\n"
+      "\n"
+      "SUB\n"
+      "  %*  $Y$1$0\n");
+  Mappings back = read_back(m, read_mappings);
+  ImageWriter original, again;
+  write_image(original, m);
+  write_image(again, back);
+  CHECK(again.bytes() == original.bytes());  // nothing lost or changed
+
+  const char* probes[] = {
+      "axxbyyc", "axbyc", "xab", "xyz", "sb7", "sbq", "42-q-42", "42-q-43", "ip10.1.2.3",
+      "ip11.1.2.3", "ip2001:db8::5", "ip2001:db9::5", "ip192.168.7.7", "ip192.169.7.7",
+      "call|hello", "flags|x", "flags2|x", "loop|y", "anything"};
+  ProbeFlags auth;
+  auth.auth = true;
+  for (const char* probe : probes) {
+    for (const ProbeFlags& flags : {ProbeFlags{}, auth}) {
+      INFO(probe << (flags.auth ? " with auth" : ""));
+      auto a = apply_mapping(m, "T", probe, flags, true);
+      auto b = apply_mapping(back, "T", probe, flags, true);
+      CHECK(a.matched == b.matched);
+      CHECK(a.output == b.output);
+      CHECK(a.reject_text == b.reject_text);
+      CHECK(a.flags_string() == b.flags_string());
+      CHECK(a.error == b.error);
+      CHECK(a.trace == b.trace);
+    }
+  }
+}
+
+TEST_CASE("mapping: entries from several files keep their file and line through the image",
+          "[mapping]") {
+  // The image names each file once and locations refer to it by number.
+  Diagnostics d;
+  auto lines = split_source("T\n  a  $Y\n<more\n  c  $Y\n<more\n", "/etc/imta/mappings",
+                            mappings_read_options(), d,
+                            [](const std::filesystem::path&) -> std::optional<std::string> {
+                              return "  b  $Y\n";
+                            });
+  auto m = parse_mappings(lines, d);
+  REQUIRE(d.error_count() == 0);
+  Mappings back = read_back(m, read_mappings);
+  std::vector<std::string> where;
+  for (const auto& e : back.tables.at(0).entries) where.push_back(e.where.str());
+  CHECK(where == std::vector<std::string>{"/etc/imta/mappings:2", "/etc/imta/more:1",
+                                          "/etc/imta/mappings:4", "/etc/imta/more:1"});
+  CHECK(back.tables.at(0).where.str() == "/etc/imta/mappings:1");
+}
+
+TEST_CASE("mapping: an entry whose prepared form is damaged is refused, naming it", "[mapping]") {
+  auto m = parse_mappings_ok("T\n  x  $Y\n  %  $Y\n");
+  ImageWriter w;
+  write_image(w, m);
+  // The image ends with the prepared form of `%`: the number of wildcards
+  // the pattern saves (1), its one step, which saves wildcard 0, and the
+  // template. Claiming that the pattern saves none makes the step's wildcard
+  // number out of range, which the matcher must never see.
+  std::string bytes = w.bytes();
+  const std::size_t prepared = 4 + 4 + 1 + 1 + 4 + 4 + 1 + 1 + 4;
+  REQUIRE(bytes.size() > prepared);
+  REQUIRE(bytes[bytes.size() - prepared] == 1);
+  bytes[bytes.size() - prepared] = 0;
+  ImageReader r(bytes);
+  CHECK_THROWS_WITH(read_mappings(r),
+                    "corrupt configuration image (bad mapping entry at mappings:3)");
+}
+
 TEST_CASE("mapping: ten thousand entries, first match wins", "[mapping]") {
   std::string text = "BIG\n";
   for (int i = 0; i < 10000; ++i) {
@@ -542,7 +618,7 @@ TEST_CASE("mapping: ten thousand entries, first match wins", "[mapping]") {
       text += "  *@host" + std::to_string(i) + ".example.net  $N\n";
   }
   text += "  *  $Ydefault\n";
-  auto m = parse_ok(text);
+  auto m = parse_mappings_ok(text);
   constexpr int kProbes = 200;
   int allowed = 0;
   for (int i = 0; i < kProbes; ++i) {

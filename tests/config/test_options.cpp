@@ -1,7 +1,6 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <stdexcept>
@@ -12,8 +11,10 @@
 #include "config/job_controller_cnf.hpp"
 #include "config/options.hpp"
 #include "config/source_lines.hpp"
+#include "test_support.hpp"
 
 using namespace imta::config;
+using namespace imta::config::testing;
 
 namespace {
 
@@ -25,18 +26,6 @@ std::vector<SourceLine> lines_of(const std::string& text, const std::string& fil
 Options parse(const std::string& text, Diagnostics& diags,
               const OptionRegistry& registry = option_dat_registry()) {
   return parse_options(lines_of(text), registry, diags);
-}
-
-std::vector<std::string> messages(const Diagnostics& diags) {
-  std::vector<std::string> out;
-  for (const auto& d : diags.items()) out.push_back(d.str());
-  return out;
-}
-
-std::filesystem::path source_root() {
-  const char* data = std::getenv("IMTA_TEST_DATA");
-  REQUIRE(data != nullptr);
-  return std::filesystem::path(data) / "..";
 }
 
 std::vector<std::string> read_lines(const std::filesystem::path& path) {
@@ -299,8 +288,7 @@ TEST_CASE("the default option files installed by imta init parse cleanly", "[opt
   for (std::string name : {"option.dat", "tcp_local_option"}) {
     INFO(name);
     Diagnostics diags;
-    auto lines = read_source(source_root() / "config" / "defaults" / name,
-                             option_file_read_options(), diags);
+    auto lines = read_default_file(name, option_file_read_options(), diags);
     const auto& registry = name == "option.dat" ? option_dat_registry() : channel_option_registry();
     parse_options(lines, registry, diags);
     CHECK(messages(diags).empty());

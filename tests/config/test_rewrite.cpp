@@ -5,8 +5,10 @@
 #include "config/imta_cnf.hpp"
 #include "config/rewrite.hpp"
 #include "config/source_lines.hpp"
+#include "test_support.hpp"
 
 using namespace imta::config;
+using namespace imta::config::testing;
 
 namespace {
 
@@ -14,9 +16,7 @@ ImtaCnf parse(const std::string& text) {
   Diagnostics diags;
   auto lines = split_source(text, "imta.cnf", ReadOptions{}, diags);
   auto cnf = parse_imta_cnf(lines, diags);
-  std::vector<std::string> all;
-  for (const auto& d : diags.items()) all.push_back(d.str());
-  INFO(Catch::Detail::stringify(all));
+  INFO(Catch::Detail::stringify(messages(diags)));
   REQUIRE(diags.ok());
   return cnf;
 }

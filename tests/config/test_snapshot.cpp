@@ -7,19 +7,13 @@
 #include "config/default_files.hpp"
 #include "config/mapping_engine.hpp"
 #include "config/snapshot.hpp"
+#include "test_support.hpp"
 
 using namespace imta::config;
+using namespace imta::config::testing;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string fill(std::string_view text) {
-  std::string s(text);
-  for (auto [from, to] : {std::pair{"{{DOMAIN}}", "example.test"}, {"{{HOSTNAME}}", "mail.example.test"},
-                          {"{{ROOT}}", "/srv/imta"}})
-    for (std::size_t p; (p = s.find(from)) != std::string::npos;) s.replace(p, std::string_view(from).size(), to);
-  return s;
-}
 
 // A configuration directory holding the default files, removed afterwards.
 struct ConfigDir {
@@ -28,7 +22,7 @@ struct ConfigDir {
     std::string tmpl = (fs::temp_directory_path() / "imta-snapshot-XXXXXX").string();
     REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
     dir = tmpl;
-    for (const auto& f : default_files()) write(std::string(f.name), fill(f.contents));
+    for (const auto& f : default_files()) write(std::string(f.name), fill_placeholders(f.contents));
   }
   ~ConfigDir() { fs::remove_all(dir); }
   void write(const std::string& name, const std::string& text) const { std::ofstream(dir / name) << text; }
