@@ -223,11 +223,13 @@ void Dispatcher::run() {
   for (auto& l : impl.listeners) asio::co_spawn(impl.main, impl.accept_loop(*l), asio::detached);
 
   asio::signal_set signals(impl.main);
+  // Lives as long as run(): the SIGHUP branch re-arms the wait with it.
+  std::function<void(std::error_code, int)> on_signal;
   if (impl.options.handle_signals) {
     signals.add(SIGTERM);
     signals.add(SIGINT);
     signals.add(SIGHUP);
-    std::function<void(std::error_code, int)> on_signal = [&](std::error_code ec, int sig) {
+    on_signal = [&](std::error_code ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
         try {
@@ -244,6 +246,15 @@ void Dispatcher::run() {
     };
     signals.async_wait(on_signal);
   }
+  // Once a second, tell the owner how many sessions are open (imta process).
+  asio::steady_timer status_timer(impl.main);
+  std::function<void(std::error_code)> on_status = [&](std::error_code ec) {
+    if (ec || impl.stopping->load()) return;
+    if (impl.options.status) impl.options.status(active_connections());
+    status_timer.expires_after(std::chrono::seconds(1));
+    status_timer.async_wait(on_status);
+  };
+  if (impl.options.status) on_status({});
   impl.main.run();
   for (auto& w : impl.workers) {
     w->guard.reset();

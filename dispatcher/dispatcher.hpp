@@ -39,6 +39,7 @@ struct DispatcherOptions {
   std::function<std::shared_ptr<const config::Snapshot>()> reload;
   std::chrono::seconds shutdown_grace{30};           ///< sessions' time to finish on SIGTERM
   bool handle_signals = true;                        ///< SIGTERM/SIGINT stop, SIGHUP reload
+  std::function<void(int)> status;                   ///< every second: open connections; may be empty
 };
 
 /// Listening addresses actually bound (useful with port 0 in tests).

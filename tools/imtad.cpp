@@ -55,6 +55,9 @@ int run_dispatcher(const core::Instance& instance) {
       smtp.reload(fresh);
       return fresh;
     };
+    options.status = [&instance](int connections) {
+      std::ofstream(instance.run_dir() / "dispatcher.connections", std::ios::trunc) << connections << "\n";
+    };
     options.refused = [](const dispatcher::Refusal& r) {
       log_line("dispatcher: refused " + r.remote_ip + ":" + std::to_string(r.remote_port) + " on " + r.service +
                ": " + r.reason);

@@ -1,9 +1,162 @@
-// placeholder: filled in by its owner
+// The SMTP server of the tcp_* channels: the resources every session shares
+// and the hand-off from the dispatcher. The sessions themselves are in
+// smtp_session.cpp.
 #include "channels/tcp/smtp_server.hpp"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <iostream>
+
+#include "channels/tcp/server_resources.hpp"
+#include "channels/tcp/smtp_session.hpp"
+#include "config/log_options.hpp"
+#include "core/text.hpp"
+
 namespace imta::channels::tcp {
-struct SmtpServer::Impl {};
-SmtpServer::SmtpServer(const core::Instance&, std::shared_ptr<const config::Snapshot>) : impl_(std::make_unique<Impl>()) {}
-SmtpServer::~SmtpServer() = default;
-void SmtpServer::start(dispatcher::Connection) {}
-void SmtpServer::reload(std::shared_ptr<const config::Snapshot>) {}
+
+// ---- users database connections ------------------------------------------------
+
+std::unique_ptr<core::UsersDb> UsersPool::borrow(std::string& error) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!idle_.empty()) {
+      auto db = std::move(idle_.back());
+      idle_.pop_back();
+      return db;
+    }
+  }
+  try {
+    // Created when missing, so a new instance without users refuses local
+    // recipients as unknown instead of failing them as unavailable.
+    return std::make_unique<core::UsersDb>(core::UsersDb::open(path_, {.create = true, .busy_timeout_ms = 2000}));
+  } catch (const std::exception& e) {
+    error = e.what();
+    return nullptr;
+  }
 }
+
+void UsersPool::give_back(std::unique_ptr<core::UsersDb> db) {
+  std::lock_guard lock(mutex_);
+  idle_.push_back(std::move(db));
+}
+
+UserStatus UsersPool::find(std::string_view address, std::span<const std::string> local_domains) {
+  std::string error;
+  auto db = borrow(error);
+  if (!db) return UserStatus::unavailable;
+  auto match = db->find_recipient(address, local_domains);
+  give_back(std::move(db));
+  switch (match.status) {
+    case core::RecipientStatus::found: return UserStatus::found;
+    case core::RecipientStatus::unknown: return UserStatus::unknown;
+    case core::RecipientStatus::unavailable: break;
+  }
+  return UserStatus::unavailable;
+}
+
+core::VerifyResult UsersPool::verify(std::string_view user, std::string_view password) {
+  std::string error;
+  auto db = borrow(error);
+  if (!db) return core::VerifyResult::unavailable;
+  auto result = db->verify(user, password, true);
+  give_back(std::move(db));
+  return result;
+}
+
+// ---- shared resources -----------------------------------------------------------
+
+namespace {
+
+std::string process_owner() {
+  if (const passwd* pw = ::getpwuid(::geteuid())) return pw->pw_name;
+  return std::to_string(::geteuid());
+}
+
+queue::StoreOptions store_options(const core::Instance& instance, ServerResources& resources) {
+  queue::StoreOptions o;
+  o.root = instance.queue_dir();
+  o.subdirs = [&resources](std::string_view channel) -> unsigned {
+    auto snap = resources.snapshot.load();
+    const auto* ch = snap ? snap->imta_cnf.find_channel(channel) : nullptr;
+    const auto* k = ch ? ch->keyword("subdirs") : nullptr;
+    if (!k || k->args.empty()) return 0;
+    auto n = core::parse_integer(k->args.front());
+    return n && *n > 0 ? static_cast<unsigned>(*n) : 0;
+  };
+  return o;
+}
+
+}  // namespace
+
+core::log::MailLogFileOptions log_file_options(const core::Instance& instance, const config::Snapshot& snapshot) {
+  core::log::MailLogFileOptions o;
+  o.log_dir = instance.log_dir();
+  o.format = config::log_options(snapshot.options);
+  o.separate_connection_log = config::separate_connection_log(snapshot.options);
+  return o;
+}
+
+ServerResources::ServerResources(const core::Instance& inst, std::shared_ptr<const config::Snapshot> snap)
+    : instance(inst),
+      snapshot(snap),
+      store(store_options(inst, *this)),
+      log(log_file_options(inst, *snap)),
+      users(core::users_db_path(inst)),
+      username(process_owner()) {}
+
+void ServerResources::load_tls() {
+  auto dir = instance.config_dir() / "tls";
+  std::string error;
+  auto ctx = make_server_tls_context(dir / "server.pem", dir / "server.key", error);
+  if (!ctx) {
+    diagnostic("TLS is off (no STARTTLS, implicit-TLS ports refuse connections): " + error);
+    tls.store(nullptr);
+    return;
+  }
+  tls.store(make_tls_context(std::move(ctx)));
+}
+
+void ServerResources::diagnostic(std::string_view text) {
+  std::time_t now = std::time(nullptr);
+  char stamp[32];
+  std::tm tm{};
+  ::localtime_r(&now, &tm);
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
+  std::lock_guard lock(diagnostic_mutex_);
+  std::cerr << stamp << " imtad[" << ::getpid() << "] smtp: " << text << std::endl;
+}
+
+// ---- SmtpServer -----------------------------------------------------------------
+
+struct SmtpServer::Impl {
+  std::shared_ptr<ServerResources> resources;
+};
+
+SmtpServer::SmtpServer(const core::Instance& instance, std::shared_ptr<const config::Snapshot> snapshot)
+    : impl_(std::make_unique<Impl>()) {
+  if (!snapshot) throw std::runtime_error("SMTP server: no configuration");
+  std::error_code ec;
+  if (!std::filesystem::is_directory(instance.queue_dir(), ec))
+    throw std::runtime_error("SMTP server: no queue directory " + instance.queue_dir().string());
+  impl_->resources = std::make_shared<ServerResources>(instance, std::move(snapshot));
+  impl_->resources->load_tls();
+}
+
+SmtpServer::~SmtpServer() = default;
+
+void SmtpServer::start(dispatcher::Connection connection) {
+  start_session(std::move(connection), impl_->resources);
+}
+
+void SmtpServer::reload(std::shared_ptr<const config::Snapshot> snapshot) {
+  auto& r = *impl_->resources;
+  if (snapshot) {
+    r.log.set_options(log_file_options(r.instance, *snapshot));
+    r.snapshot.store(std::move(snapshot));
+  }
+  r.load_tls();
+}
+
+}  // namespace imta::channels::tcp

@@ -1,0 +1,505 @@
+// The SMTP server's decisions over the configuration; see smtp_policy.hpp.
+#include "channels/tcp/smtp_policy.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+
+#include "config/access_probes.hpp"
+#include "config/log_options.hpp"
+#include "config/rewrite.hpp"
+#include "core/text.hpp"
+
+namespace imta::channels::tcp {
+
+namespace {
+
+using core::smtp::Command;
+
+constexpr std::string_view kIntranet = "tcp_intranet";
+constexpr std::string_view kInternalIp = "INTERNAL_IP";
+
+std::optional<std::int64_t> keyword_integer(const config::Channel& ch, std::string_view name) {
+  const auto* k = ch.keyword(name);
+  if (!k || k->args.empty()) return std::nullopt;
+  return core::parse_integer(k->args.front());
+}
+
+std::string keyword_text(const config::Channel& ch, std::string_view name) {
+  const auto* k = ch.keyword(name);
+  return k && !k->args.empty() ? core::to_lower(k->args.front()) : std::string();
+}
+
+/// The server side of a tls/sasl keyword family: the *server form wins, the
+/// two-way form (maytls, musttls, notls) applies otherwise.
+Offer offer_of(const config::Channel& ch, std::string_view server_family, std::string_view both_family) {
+  const auto* k = ch.family(server_family);
+  if (!k && !both_family.empty()) k = ch.family(both_family);
+  if (!k) return Offer::no;
+  if (k->name.starts_with("may")) return Offer::may;
+  if (k->name.starts_with("must")) return Offer::must;
+  return Offer::no;
+}
+
+const config::Channel* local_channel(const config::Snapshot& s) {
+  return s.imta_cnf.channels.empty() ? nullptr : &s.imta_cnf.channels.front();
+}
+
+bool is_local_channel(const config::Snapshot& s, std::string_view channel) {
+  const auto* l = local_channel(s);
+  return l && core::iequals(l->name, channel);
+}
+
+/// Channels a connection may be switched to: they speak SMTP and do not say
+/// noswitchchannel.
+bool can_switch_to(const config::Snapshot& s, std::string_view channel) {
+  const auto* ch = s.imta_cnf.find_channel(channel);
+  if (!ch) return false;
+  const auto* smtp = ch->family("smtp");
+  if (!smtp || smtp->name == "nosmtp") return false;
+  const auto* sw = ch->family("switchchannel");
+  return !sw || sw->name != "noswitchchannel";
+}
+
+/// A mapping's verdict, or nullopt when the table does not exist or no
+/// entry decided.
+std::optional<config::MappingResult> consult(const config::Snapshot& s, std::string_view table,
+                                             std::string_view probe, const config::ProbeFlags& flags) {
+  if (!s.mappings.find(table)) return std::nullopt;
+  auto r = config::apply_mapping(s.mappings, table, probe, flags);
+  if (!r.matched) return std::nullopt;
+  return r;
+}
+
+config::ProbeFlags probe_flags(const SessionFacts& f, bool with_esmtp, unsigned notify = 0) {
+  config::ProbeFlags p;
+  p.auth = f.authenticated;
+  p.tls = f.tls;
+  p.esmtp = with_esmtp && f.esmtp;
+  p.notify_success = (notify & core::notify_success) != 0;
+  p.notify_failure = (notify & core::notify_failure) != 0;
+  p.notify_delay = (notify & core::notify_delay) != 0;
+  return p;
+}
+
+Diversion diversion_of(const config::MappingResult& r, bool discard_counts) {
+  if (r.bitbucket || (discard_counts && r.discard)) return Diversion::bitbucket;
+  if (r.hold) return Diversion::hold;
+  return Diversion::none;
+}
+
+std::string literal_of(std::string_view ip) {
+  if (ip.find(':') != std::string_view::npos) return "[IPv6:" + std::string(ip) + "]";
+  return "[" + std::string(ip) + "]";
+}
+
+std::string domain_of(std::string_view address) {
+  auto at = address.rfind('@');
+  return at == std::string_view::npos ? std::string() : std::string(address.substr(at + 1));
+}
+
+bool contains_domain(const std::vector<std::string>& domains, std::string_view domain) {
+  return std::any_of(domains.begin(), domains.end(), [&](const std::string& d) { return core::iequals(d, domain); });
+}
+
+struct Rewritten {
+  bool ok = false;
+  Route route;
+};
+
+Rewritten rewrite(const config::Snapshot& s, std::string_view address, std::string_view source) {
+  config::SnapshotLookups lookups(s);
+  config::RewriteRequest request;
+  request.address = std::string(address);
+  request.source_channel = std::string(source);
+  auto r = config::rewrite_address(s.imta_cnf, lookups, request);
+  if (!r.ok) return {};
+  return {true, {r.channel, r.address}};
+}
+
+/// The final addresses an address of the local channel expands to through
+/// the aliases file; {address} itself when it is no alias.
+std::vector<std::string> expand(const config::Snapshot& s, const std::string& active) {
+  std::string domain = domain_of(active);
+  // A bare alias name belongs to every local host name, not only to the
+  // instance's domain: postmaster@mail.example.org is the postmaster alias.
+  std::string_view local = contains_domain(local_domains(s), domain) ? std::string_view(domain)
+                                                                     : std::string_view(s.local_domain);
+  return config::expand_alias(s.aliases, active, local);
+}
+
+}  // namespace
+
+// ---- settings ----------------------------------------------------------------
+
+ChannelSettings channel_settings(const config::Snapshot& s, std::string_view channel) {
+  ChannelSettings out;
+  out.name = std::string(channel);
+  out.banner_host = local_host_name(s);
+  out.banner_body = "ESMTP imta";
+  auto block_size = std::max<std::int64_t>(s.options.integer("BLOCK_SIZE"), 1);
+  if (auto global = s.options.integer("BLOCK_LIMIT"); global > 0)
+    out.max_message_size = static_cast<std::uint64_t>(global) * static_cast<std::uint64_t>(block_size);
+
+  auto opts = s.channel_options.find(std::string(channel));
+  const config::Options defaults(config::channel_option_registry());
+  const config::Options& o = opts == s.channel_options.end() ? defaults : opts->second;
+  out.max_b_entries = static_cast<int>(o.integer("MAX_B_ENTRIES"));
+  out.max_recipients = static_cast<std::size_t>(o.integer("ALLOW_RECIPIENTS_PER_TRANSACTION"));
+  out.auth_without_tls = o.integer("ALLOW_AUTH_WITHOUT_TLS") != 0;
+  out.expn = o.integer("DISABLE_EXPAND") == 0;
+  if (!o.text("BANNER_HOST").empty()) out.banner_host = o.text("BANNER_HOST");
+  out.banner_body = o.text("BANNER_BODY");
+
+  const auto* ch = s.imta_cnf.find_channel(channel);
+  if (!ch) return out;
+  out.tls = offer_of(*ch, "tlsserver", "tls");
+  out.sasl = offer_of(*ch, "saslserver", "");
+  out.chunking = ch->has("chunkingserver");
+  const auto* sw = ch->family("switchchannel");
+  out.switch_channel = sw && sw->name == "switchchannel";
+  out.allow_switch = !sw || sw->name != "noswitchchannel";
+  out.logging = config::channel_logs(s.imta_cnf, channel);
+  out.sasl_switch = keyword_text(*ch, "saslswitchchannel");
+  out.tls_switch = keyword_text(*ch, "tlsswitchchannel");
+  if (auto v = keyword_integer(*ch, "disconnectbadauthlimit")) out.bad_auth_limit = static_cast<int>(*v);
+  if (auto v = keyword_integer(*ch, "disconnectbadcommandlimit")) out.bad_command_limit = static_cast<int>(*v);
+  if (auto v = keyword_integer(*ch, "sourceblocklimit"))
+    out.max_message_size = static_cast<std::uint64_t>(*v) * static_cast<std::uint64_t>(block_size);
+  return out;
+}
+
+std::string local_host_name(const config::Snapshot& s) {
+  const auto* l = local_channel(s);
+  if (l && !l->hosts.empty()) return l->official_host();
+  return s.local_domain.empty() ? std::string("localhost") : s.local_domain;
+}
+
+std::vector<std::string> local_domains(const config::Snapshot& s) {
+  std::vector<std::string> out;
+  if (const auto* l = local_channel(s)) out = l->hosts;
+  if (!s.local_domain.empty() && !contains_domain(out, s.local_domain)) out.push_back(s.local_domain);
+  return out;
+}
+
+std::string connection_channel(const config::Snapshot& s, std::string_view listening, std::string_view client_ip) {
+  const auto* ch = s.imta_cnf.find_channel(listening);
+  std::string stay = core::to_lower(listening);
+  if (!ch || !ch->has("switchchannel")) return stay;
+  auto by_rule = rewrite(s, "postmaster@" + literal_of(client_ip), listening);
+  if (by_rule.ok && !core::iequals(by_rule.route.channel, listening) && can_switch_to(s, by_rule.route.channel))
+    return core::to_lower(by_rule.route.channel);
+  auto internal = consult(s, kInternalIp, client_ip, {});
+  if (internal && internal->allow && !internal->reject && can_switch_to(s, kIntranet) &&
+      !core::iequals(listening, kIntranet))
+    return std::string(kIntranet);
+  return stay;
+}
+
+// ---- capabilities and sequencing ---------------------------------------------------
+
+bool auth_allowed(const ChannelSettings& settings, const SessionState& state) {
+  return settings.sasl != Offer::no && (state.tls || settings.auth_without_tls);
+}
+
+Capabilities capabilities(const ChannelSettings& settings, const SessionState& state, bool tls_available) {
+  Capabilities c;
+  c.starttls = settings.tls != Offer::no && tls_available && !state.tls;
+  c.auth = auth_allowed(settings, state) && !state.authenticated;
+  c.chunking = settings.chunking;
+  c.size = settings.max_message_size;
+  return c;
+}
+
+Reply ehlo_reply(std::string_view host, std::string_view client_ip, const Capabilities& caps) {
+  std::string text = std::string(host) + " Hello [" + std::string(client_ip) + "]";
+  text += "\nPIPELINING";
+  text += "\nSIZE " + std::to_string(caps.size);
+  text += "\n8BITMIME";
+  text += "\nENHANCEDSTATUSCODES";
+  text += "\nDSN";
+  text += "\nSMTPUTF8";
+  if (caps.chunking) text += "\nCHUNKING";
+  if (caps.starttls) text += "\nSTARTTLS";
+  if (caps.auth) text += "\nAUTH PLAIN LOGIN";
+  return {250, "", std::move(text)};
+}
+
+Reply helo_reply(std::string_view host, std::string_view client_ip) {
+  return {250, "", std::string(host) + " Hello [" + std::string(client_ip) + "]"};
+}
+
+std::optional<Reply> check_sequence(const ChannelSettings& settings, const SessionState& state,
+                                    bool tls_available, const Command& command) {
+  using namespace core::smtp;
+  const bool need_tls = settings.tls == Offer::must && !state.tls;
+  const bool need_auth = settings.sasl == Offer::must && !state.authenticated;
+  const Reply tls_first{530, "5.7.0", "Must issue a STARTTLS command first"};
+  const Reply auth_first{530, "5.7.0", "Authentication required"};
+  const Reply greet_first{503, "5.5.1", "Send HELO or EHLO first"};
+  return std::visit(
+      [&](const auto& c) -> std::optional<Reply> {
+        using T = std::decay_t<decltype(c)>;
+        if constexpr (std::is_same_v<T, Helo> || std::is_same_v<T, Ehlo> || std::is_same_v<T, Rset> ||
+                      std::is_same_v<T, Noop> || std::is_same_v<T, Quit> || std::is_same_v<T, Help>) {
+          return std::nullopt;
+        } else if constexpr (std::is_same_v<T, Starttls>) {
+          if (settings.tls == Offer::no || !tls_available) return Reply{502, "5.5.1", "STARTTLS not available"};
+          if (state.tls) return Reply{503, "5.5.1", "TLS already active"};
+          if (state.authenticated) return Reply{503, "5.5.1", "STARTTLS not permitted after AUTH"};
+          if (state.in_transaction) return Reply{503, "5.5.1", "STARTTLS not permitted during a mail transaction"};
+          return std::nullopt;
+        } else if constexpr (std::is_same_v<T, Auth>) {
+          if (need_tls) return tls_first;
+          if (settings.sasl == Offer::no) return Reply{503, "5.5.1", "AUTH not available"};
+          if (!state.esmtp) return Reply{503, "5.5.1", "Send EHLO first"};
+          if (state.authenticated) return Reply{503, "5.5.1", "Already authenticated"};
+          if (state.in_transaction) return Reply{503, "5.5.1", "AUTH not permitted during a mail transaction"};
+          if (!auth_allowed(settings, state))
+            return Reply{538, "5.7.11", "Encryption required for requested authentication mechanism"};
+          return std::nullopt;
+        } else if constexpr (std::is_same_v<T, Mail>) {
+          if (need_tls) return tls_first;
+          if (!state.greeted) return greet_first;
+          if (need_auth) return auth_first;
+          if (state.in_transaction) return Reply{503, "5.5.1", "Sender already specified"};
+          return std::nullopt;
+        } else if constexpr (std::is_same_v<T, Rcpt>) {
+          if (need_tls) return tls_first;
+          if (!state.in_transaction) return Reply{503, "5.5.1", "Need MAIL command first"};
+          if (state.chunking_started) return Reply{503, "5.5.1", "RCPT not permitted after BDAT"};
+          return std::nullopt;
+        } else if constexpr (std::is_same_v<T, Data>) {
+          if (need_tls) return tls_first;
+          if (!state.in_transaction) return Reply{503, "5.5.1", "Need MAIL command first"};
+          if (state.chunking_started) return Reply{503, "5.5.1", "DATA not permitted after BDAT"};
+          if (state.recipients == 0) return Reply{554, "5.5.1", "No valid recipients"};
+          return std::nullopt;
+        } else if constexpr (std::is_same_v<T, Bdat>) {
+          if (!settings.chunking) return Reply{502, "5.5.1", "CHUNKING not available"};
+          if (need_tls) return tls_first;
+          if (!state.in_transaction) return Reply{503, "5.5.1", "Need MAIL command first"};
+          if (state.recipients == 0) return Reply{554, "5.5.1", "No valid recipients"};
+          return std::nullopt;
+        } else if constexpr (std::is_same_v<T, Vrfy> || std::is_same_v<T, Expn>) {
+          if (need_tls) return tls_first;
+          if (need_auth) return auth_first;
+          if constexpr (std::is_same_v<T, Expn>) {
+            if (!settings.expn) return Reply{502, "5.5.1", "EXPN not available"};
+          }
+          return std::nullopt;
+        } else {  // ETRN: this server keeps no queues for clients to pull
+          return Reply{502, "5.5.1", "ETRN not available"};
+        }
+      },
+      command);
+}
+
+std::optional<Reply> check_mail_parameters(const ChannelSettings& settings, const SessionState& state,
+                                           const core::smtp::Mail& mail) {
+  using core::smtp::Body;
+  const auto& p = mail.params;
+  bool esmtp_params = p.size || p.body != Body::unspecified || p.ret != core::Ret::unspecified || p.envid ||
+                      p.smtputf8 || p.auth;
+  if (esmtp_params && !state.esmtp) return Reply{555, "5.5.4", "MAIL parameters need EHLO"};
+  if (p.body == Body::binary_mime) return Reply{555, "5.5.4", "BODY=BINARYMIME not supported"};
+  if (p.size && *p.size > settings.max_message_size)
+    return Reply{552, "5.3.4", "Message size exceeds fixed maximum message size"};
+  return std::nullopt;
+}
+
+// ---- MAIL and RCPT -------------------------------------------------------------------
+
+Reply access_refusal(const config::MappingResult& r, std::string_view address) {
+  Reply reply{550, "5.7.1", r.reject_text.empty() ? std::string("Access denied") : r.reject_text};
+  // "$N452 4.2.2 text" or "$N4.7.1 text": the mapping chose the code.
+  std::string_view text = reply.text;
+  if (text.size() > 4 && std::isdigit(static_cast<unsigned char>(text[0])) &&
+      std::isdigit(static_cast<unsigned char>(text[1])) && std::isdigit(static_cast<unsigned char>(text[2])) &&
+      text[3] == ' ' && (text[0] == '4' || text[0] == '5')) {
+    reply.code = (text[0] - '0') * 100 + (text[1] - '0') * 10 + (text[2] - '0');
+    text.remove_prefix(4);
+    reply.enhanced = reply.code >= 500 ? "5.7.1" : "4.7.1";
+  }
+  auto blank = text.find(' ');
+  std::string_view first = text.substr(0, blank);
+  if (core::smtp::is_enhanced_code(first) && first.front() == static_cast<char>('0' + reply.code / 100)) {
+    reply.enhanced = std::string(first);
+    text = blank == std::string_view::npos ? std::string_view() : text.substr(blank + 1);
+  }
+  std::string out(text.empty() ? std::string_view("Access denied") : text);
+  if (!address.empty()) out += ": " + std::string(address);
+  reply.text = std::move(out);
+  return reply;
+}
+
+MailDecision check_mail(const config::Snapshot& s, const SessionFacts& f, const core::smtp::Mail& mail) {
+  MailDecision d;
+  d.from = mail.from.address();
+  auto probe = config::from_access_probe(f.port_probe, config::app_info("SMTP", f.helo), "MAIL", f.source_channel,
+                                         d.from, f.auth_user);
+  auto r = consult(s, config::kFromAccess, probe, probe_flags(f, false));
+  if (!r) return d;
+  if (r->delay) d.delay_cs = std::max(0, *r->delay);
+  if (r->reject) {
+    d.refusal = access_refusal(*r, d.from);
+    return d;
+  }
+  if (r->new_from) d.from = *r->new_from;
+  d.diversion = diversion_of(*r, true);
+  return d;
+}
+
+RcptDecision route_recipient(const config::Snapshot& s, const SessionFacts& f, std::string_view from,
+                             const core::smtp::Rcpt& rcpt, Diversion diversion, const UserLookup& users) {
+  RcptDecision d;
+  const std::string original = rcpt.to.address();
+  const unsigned notify = rcpt.params.notify;
+  const std::string app = config::app_info("SMTP", f.helo);
+  auto refuse = [&](const config::MappingResult& r) {
+    d.refusal = access_refusal(r, original);
+    d.access_refusal = true;
+    d.routes.clear();
+    return d;
+  };
+  auto check_pair = [&](std::string_view send_table, std::string_view mail_table, const Route& route,
+                        std::string_view to, Diversion& divert) -> std::optional<config::MappingResult> {
+    auto flags = probe_flags(f, true, notify);
+    for (auto [table, probe] :
+         {std::pair{send_table, config::send_access_probe(f.source_channel, from, route.channel, to)},
+          std::pair{mail_table, config::mail_access_probe(f.port_probe, app, "MAIL", f.source_channel, from,
+                                                          route.channel, to)}}) {
+      auto r = consult(s, table, probe, flags);
+      if (!r) continue;
+      if (r->delay) d.delay_cs = std::max(d.delay_cs, *r->delay);
+      if (r->reject) return r;
+      if (auto v = diversion_of(*r, true); v != Diversion::none) divert = v;
+    }
+    return std::nullopt;
+  };
+
+  auto first = rewrite(s, original, f.source_channel);
+  if (!first.ok) {
+    d.refusal = Reply{550, "5.1.2", "Illegal host/domain name found: " + original};
+    return d;
+  }
+  Diversion divert = diversion;
+  if (auto r = check_pair(config::kOrigSendAccess, config::kOrigMailAccess, first.route, original, divert))
+    return refuse(*r);
+
+  std::vector<Route> finals;
+  if (is_local_channel(s, first.route.channel)) {
+    auto members = expand(s, first.route.active);
+    bool alias = !(members.size() == 1 && core::iequals(members.front(), first.route.active));
+    if (!alias) {
+      finals.push_back(first.route);
+    } else {
+      for (const auto& m : members) {
+        auto again = rewrite(s, m, f.source_channel);
+        if (!again.ok) {
+          d.refusal = Reply{550, "5.1.2", "Illegal host/domain name found in the expansion of " + original};
+          return d;
+        }
+        finals.push_back(std::move(again.route));
+      }
+    }
+  } else {
+    finals.push_back(first.route);
+  }
+
+  for (auto& route : finals) {
+    if (auto r = check_pair(config::kSendAccess, config::kMailAccess, route, route.active, divert)) return refuse(*r);
+    if (is_local_channel(s, route.channel)) {
+      switch (users ? users(route.active) : UserStatus::unknown) {
+        case UserStatus::found: break;
+        case UserStatus::unknown:
+          d.refusal = Reply{550, "5.1.1", original + ": no such user"};
+          return d;
+        case UserStatus::unavailable:
+          d.refusal = Reply{451, "4.3.0", original + ": user database unavailable, try again later"};
+          return d;
+      }
+    }
+  }
+  if (divert != Diversion::none) {
+    std::string target = divert == Diversion::bitbucket ? "bitbucket" : "hold";
+    if (s.imta_cnf.find_channel(target))
+      for (auto& route : finals) route.channel = target;
+  }
+  // One file entry per address and channel, whatever the aliases repeated.
+  for (auto& route : finals) {
+    bool seen = std::any_of(d.routes.begin(), d.routes.end(), [&](const Route& r) {
+      return r.channel == route.channel && core::iequals(r.active, route.active);
+    });
+    if (!seen) d.routes.push_back(std::move(route));
+  }
+  return d;
+}
+
+// ---- queue copies ------------------------------------------------------------------
+
+std::vector<PlannedCopy> plan_copies(const config::Snapshot& s, const std::vector<AcceptedRecipient>& recipients) {
+  std::vector<PlannedCopy> out;
+  // Channels in order of first appearance, so the first recipient's copy comes first.
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<std::size_t>> by_channel;
+  for (std::size_t i = 0; i < recipients.size(); ++i) {
+    const auto& ch = recipients[i].route.channel;
+    auto [it, added] = by_channel.try_emplace(ch);
+    if (added) order.push_back(ch);
+    it->second.push_back(i);
+  }
+  for (const auto& name : order) {
+    const auto& list = by_channel[name];
+    const auto* ch = s.imta_cnf.find_channel(name);
+    const auto* copies = ch ? ch->family("copies") : nullptr;
+    std::size_t per_file = list.size();
+    if (ch)
+      if (auto n = keyword_integer(*ch, "addrsperfile"); n && *n > 0) per_file = static_cast<std::size_t>(*n);
+    std::vector<std::vector<std::size_t>> groups;
+    if (copies && copies->name == "single") {
+      for (auto i : list) groups.push_back({i});
+    } else if (copies && copies->name == "single_sys") {
+      std::vector<std::string> domains;
+      for (auto i : list) {
+        auto domain = core::to_lower(domain_of(recipients[i].route.active));
+        auto pos = std::find(domains.begin(), domains.end(), domain);
+        if (pos == domains.end()) {
+          domains.push_back(domain);
+          groups.emplace_back();
+          pos = domains.end() - 1;
+        }
+        groups[static_cast<std::size_t>(pos - domains.begin())].push_back(i);
+      }
+    } else {
+      groups.push_back(list);
+    }
+    for (auto& g : groups)
+      for (std::size_t start = 0; start < g.size(); start += per_file) {
+        PlannedCopy copy{name, {}};
+        copy.recipients.assign(g.begin() + static_cast<std::ptrdiff_t>(start),
+                               g.begin() + static_cast<std::ptrdiff_t>(std::min(g.size(), start + per_file)));
+        out.push_back(std::move(copy));
+      }
+  }
+  return out;
+}
+
+// ---- replies -------------------------------------------------------------------------
+
+namespace replies {
+Reply timeout(std::string_view host) {
+  return {421, "4.4.2", std::string(host) + " Error: timeout exceeded, closing connection"};
+}
+Reply shutting_down(std::string_view host) {
+  return {421, "4.3.2", std::string(host) + " Service shutting down, closing connection"};
+}
+Reply storage_failure() { return {452, "4.3.1", "Insufficient system storage"}; }
+Reply too_many_bad_commands() { return {421, "4.7.0", "Too many bad commands, closing connection"}; }
+Reply too_many_auth_failures() {
+  return {421, "4.7.0", "Too many failed authentication attempts, closing connection"};
+}
+Reply line_too_long() { return {500, "5.5.2", "Line too long"}; }
+}  // namespace replies
+
+}  // namespace imta::channels::tcp

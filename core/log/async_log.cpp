@@ -1,0 +1,117 @@
+// The buffered mail.log writer; see async_log.hpp.
+#include "core/log/async_log.hpp"
+
+#include <span>
+
+namespace imta::core::log {
+
+namespace {
+
+/// Wake the writer early when this many records wait (a burst), rather
+/// than letting the queue grow for a whole interval.
+constexpr std::size_t kEagerBatch = 2048;
+
+}  // namespace
+
+AsyncMailLog::AsyncMailLog(MailLogFileOptions options, std::chrono::milliseconds flush_interval)
+    : interval_(flush_interval) {
+  // Records are stamped with the time they were queued: the writer sets
+  // stamp_ before each group it hands to the file.
+  options.clock = [this] { return stamp_; };
+  file_ = std::make_unique<MailLogFile>(std::move(options));
+  thread_ = std::thread([this] { run(); });
+}
+
+AsyncMailLog::~AsyncMailLog() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+}
+
+void AsyncMailLog::write(LogRecord record) { write(std::move(record), std::chrono::system_clock::now()); }
+
+void AsyncMailLog::write(LogRecord record, std::chrono::system_clock::time_point now) {
+  bool eager;
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back({now, std::move(record)});
+    ++queued_;
+    eager = queue_.size() >= kEagerBatch;
+  }
+  if (eager) wake_.notify_one();
+}
+
+void AsyncMailLog::write(std::vector<LogRecord> records) {
+  if (records.empty()) return;
+  auto now = std::chrono::system_clock::now();
+  bool eager;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& r : records) queue_.push_back({now, std::move(r)});
+    queued_ += records.size();
+    eager = queue_.size() >= kEagerBatch;
+  }
+  if (eager) wake_.notify_one();
+}
+
+void AsyncMailLog::set_options(MailLogFileOptions options) {
+  std::lock_guard lock(mutex_);
+  new_options_ = std::move(options);
+}
+
+void AsyncMailLog::flush() {
+  std::unique_lock lock(mutex_);
+  const auto target = queued_;
+  ++flush_waiters_;
+  wake_.notify_one();
+  written_.wait(lock, [&] { return done_ >= target; });
+  --flush_waiters_;
+}
+
+void AsyncMailLog::run() {
+  std::vector<Entry> batch;
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    // Every interval, or earlier for a burst, a flush() or the end.
+    wake_.wait_for(lock, interval_,
+                   [&] { return stopping_ || queue_.size() >= kEagerBatch || (flush_waiters_ > 0 && done_ < queued_); });
+    batch.swap(queue_);
+    auto fresh = std::move(new_options_);
+    new_options_.reset();
+    const bool stop = stopping_;
+    lock.unlock();
+    if (fresh) {
+      fresh->clock = [this] { return stamp_; };
+      file_ = std::make_unique<MailLogFile>(std::move(*fresh));
+    }
+    write_batch(batch);
+    const auto n = batch.size();
+    batch.clear();
+    lock.lock();
+    done_ += n;
+    written_.notify_all();
+    if (stop && queue_.empty()) return;
+  }
+}
+
+void AsyncMailLog::write_batch(std::vector<Entry>& batch) {
+  // Records queued within the same hundredth of a second share a stamp, so
+  // they go to the file together.
+  std::vector<LogRecord> group;
+  auto centis = [](std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count() / 10;
+  };
+  std::size_t i = 0;
+  while (i < batch.size()) {
+    auto key = centis(batch[i].when);
+    stamp_ = batch[i].when;
+    group.clear();
+    while (i < batch.size() && centis(batch[i].when) == key) group.push_back(std::move(batch[i++].record));
+    file_->write(std::span<const LogRecord>(group));  // a write error loses these lines, never mail
+  }
+}
+
+}  // namespace imta::core::log

@@ -1,0 +1,70 @@
+// mail.log writes taken off the SMTP session's path: callers hand records to
+// a queue (a mutex, no I/O) and one writer thread appends them with
+// MailLogFile at least every `flush_interval` (100 ms by default), at once
+// when many are waiting, and before the destructor returns.
+//
+// Each record keeps the time it was handed in, not the time it was written.
+// What is still queued when the process dies (a crash, SIGKILL) is lost:
+// the last lines of the log, never mail, because a message is durable in
+// the queue before its 250 and before its E records are even queued.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "core/log/mail_log_file.hpp"
+
+namespace imta::core::log {
+
+class AsyncMailLog {
+ public:
+  explicit AsyncMailLog(MailLogFileOptions options,
+                        std::chrono::milliseconds flush_interval = std::chrono::milliseconds(100));
+  /// Writes everything queued, then stops the writer thread.
+  ~AsyncMailLog();
+  AsyncMailLog(const AsyncMailLog&) = delete;
+  AsyncMailLog& operator=(const AsyncMailLog&) = delete;
+
+  /// Queues records; never waits for the disk.
+  void write(LogRecord record);
+  /// The same for an event that happened at `when` (a record held back).
+  void write(LogRecord record, std::chrono::system_clock::time_point when);
+  void write(std::vector<LogRecord> records);
+
+  /// New LOG_* settings (after a reload): records queued from now on use them.
+  void set_options(MailLogFileOptions options);
+
+  /// Blocks until every record queued before the call is written (tests,
+  /// orderly shutdown).
+  void flush();
+
+ private:
+  struct Entry {
+    std::chrono::system_clock::time_point when;
+    LogRecord record;
+  };
+  void run();
+  void write_batch(std::vector<Entry>& batch);
+
+  const std::chrono::milliseconds interval_;
+  std::mutex mutex_;
+  std::condition_variable wake_;     // the writer: something to do
+  std::condition_variable written_;  // flush(): a batch is done
+  std::vector<Entry> queue_;
+  std::optional<MailLogFileOptions> new_options_;
+  std::uint64_t queued_ = 0;   // records ever queued
+  std::uint64_t done_ = 0;     // records ever written (or dropped by options)
+  int flush_waiters_ = 0;
+  bool stopping_ = false;
+  // Used only by the writer thread.
+  std::unique_ptr<MailLogFile> file_;
+  std::chrono::system_clock::time_point stamp_;  // the time the next write() stamps
+  std::thread thread_;  // last: starts when everything above is ready
+};
+
+}  // namespace imta::core::log
