@@ -231,6 +231,16 @@ std::vector<KeywordSpec> build_table() {
   // reads these; everything else is validated and kept for later issues.
   t.implemented({"rules", "norules", "bangoverpercent", "nobangoverpercent", "routelocal",
                  "defaulthost", "nodefaulthost"});
+  // The mail.log writer (which channels log), the queue store (subfolders)
+  // and the retry schedule (every message is normal priority so far).
+  t.implemented({"logging", "nologging", "subdirs", "backoff", "normalbackoff"});
+  // The SMTP server (channels/tcp): what it offers, switching, limits, and
+  // how it splits the queue copies it writes.
+  t.implemented({"chunkingserver", "nochunkingserver", "single", "single_sys", "multiple", "addrsperfile",
+                 "maytls", "musttls", "notls", "maytlsserver", "musttlsserver", "notlsserver", "nosasl",
+                 "maysaslserver", "mustsaslserver", "nosaslserver", "switchchannel", "allowswitchchannel",
+                 "noswitchchannel", "saslswitchchannel", "tlsswitchchannel", "disconnectbadauthlimit",
+                 "disconnectbadcommandlimit", "sourceblocklimit"});
   return t.take();
 }
 

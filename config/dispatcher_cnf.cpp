@@ -19,6 +19,12 @@ constexpr OptionSpec integer(std::string_view name, std::int64_t def, std::int64
                     .scopes = anywhere};
 }
 
+/// An option some running code acts on (the rest wait for their issue).
+constexpr OptionSpec acted_on(OptionSpec spec) {
+  spec.implemented = true;
+  return spec;
+}
+
 std::string check_parameter(std::string_view value) {
   if (!core::istarts_with(value, "CHANNEL="))
     return "\"" + std::string(value) + "\" is not of the form CHANNEL=name";
@@ -84,8 +90,8 @@ const OptionSpec dispatcher_specs[] = {
     OptionSpec{.name = "LOGFILE", .type = OptionType::text,
                .doc = "file for the service's debug output", .scopes = anywhere,
                .default_note = "empty, meaning log/dispatcher.log"},
-    integer("COMMAND_TIMEOUT", 300, 1, 86400, "seconds to wait for the client's next command"),
-    integer("DATA_TIMEOUT", 180, 1, 86400, "seconds to wait for the next piece of DATA/BDAT"),
+    acted_on(integer("COMMAND_TIMEOUT", 300, 1, 86400, "seconds to wait for the client's next command")),
+    acted_on(integer("DATA_TIMEOUT", 180, 1, 86400, "seconds to wait for the next piece of DATA/BDAT")),
     integer("DOT_TIMEOUT", 600, 1, 86400,
             "seconds the server may take between the final dot and its reply"),
 };

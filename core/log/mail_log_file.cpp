@@ -1,1 +1,164 @@
-// placeholder: filled in by its owner
+#include "core/log/mail_log_file.hpp"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <mutex>
+#include <string>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace imta::core::log {
+namespace {
+
+// Whole lines are gathered up to about this much before a write(2): large
+// enough that `imta qm delete -all` is a few calls, small enough to bound memory.
+constexpr std::size_t kChunk = 64 * 1024;
+
+std::error_code last_error() { return {errno, std::generic_category()}; }
+
+// Owns one descriptor; the only place this file closes one.
+class Descriptor {
+public:
+    Descriptor() = default;
+    explicit Descriptor(int fd) : fd_(fd) {}
+    Descriptor(Descriptor&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+    Descriptor& operator=(Descriptor&& o) noexcept {
+        if (this != &o) {
+            reset();
+            fd_ = o.fd_;
+            o.fd_ = -1;
+        }
+        return *this;
+    }
+    ~Descriptor() { reset(); }
+    void reset() {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+    }
+    int get() const { return fd_; }
+    explicit operator bool() const { return fd_ >= 0; }
+
+private:
+    int fd_ = -1;
+};
+
+// One log file: its path and, once opened, its descriptor and identity.
+class LogTarget {
+public:
+    explicit LogTarget(std::filesystem::path path) : path_(std::move(path)) {}
+    const std::filesystem::path& path() const { return path_; }
+
+    // Appends `bytes` (whole lines). Reopens first if the file was renamed away.
+    std::error_code append(std::string_view bytes) {
+        if (bytes.empty()) return {};
+        if (auto ec = ensure_open()) return ec;
+        while (!bytes.empty()) {
+            const ssize_t n = ::write(fd_.get(), bytes.data(), bytes.size());
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                return last_error();
+            }
+            // A short write happens only when the disk is full or a signal came;
+            // finishing the line beats leaving half of it.
+            bytes.remove_prefix(static_cast<std::size_t>(n));
+        }
+        return {};
+    }
+
+private:
+    std::error_code ensure_open() {
+        struct stat at_path {};
+        if (fd_ && ::stat(path_.c_str(), &at_path) == 0 && at_path.st_ino == ino_ &&
+            at_path.st_dev == dev_)
+            return {};
+        // Not open yet, or the path is gone or now names another file (the roll).
+        Descriptor fd(::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
+        if (!fd && errno == ENOENT) {
+            std::error_code ignored;
+            std::filesystem::create_directories(path_.parent_path(), ignored);
+            fd = Descriptor(::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
+        }
+        if (!fd) return last_error();
+        struct stat opened {};
+        if (::fstat(fd.get(), &opened) != 0) return last_error();
+        fd_ = std::move(fd);
+        ino_ = opened.st_ino;
+        dev_ = opened.st_dev;
+        return {};
+    }
+
+    std::filesystem::path path_;
+    Descriptor fd_;
+    ino_t ino_ = 0;
+    dev_t dev_ = 0;
+};
+
+std::string host_name() {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) != 0) return {};
+    return buf;
+}
+
+}  // namespace
+
+struct MailLogFile::Impl {
+    MailLogFileOptions options;
+    LogTarget mail;
+    LogTarget connection;
+    std::string node = host_name();
+    std::uint32_t pid = static_cast<std::uint32_t>(::getpid());
+    std::mutex mutex;  // one writer may be shared by threads
+
+    explicit Impl(MailLogFileOptions o)
+        : options(std::move(o)),
+          mail(options.log_dir / kMailLogCurrent),
+          connection(options.log_dir / kConnectionLogCurrent) {}
+
+    bool to_connection_log(RecordCode code) const {
+        return options.separate_connection_log && is_connection_record(code);
+    }
+};
+
+MailLogFile::MailLogFile(MailLogFileOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+MailLogFile::~MailLogFile() = default;
+
+std::filesystem::path MailLogFile::path_for(RecordCode code) const {
+    return impl_->to_connection_log(code) ? impl_->connection.path() : impl_->mail.path();
+}
+
+std::error_code MailLogFile::write(LogRecord record) {
+    return write(std::span<const LogRecord>(&record, 1));
+}
+
+std::error_code MailLogFile::write(std::span<const LogRecord> records) {
+    auto& d = *impl_;
+    const auto now = d.options.clock ? d.options.clock() : std::chrono::system_clock::now();
+    const LogTime when = local_log_time(now);
+
+    std::lock_guard lock(d.mutex);
+    std::string mail_buf, connection_buf;
+    std::error_code first_error;
+    auto flush = [&](LogTarget& target, std::string& buf) {
+        if (auto ec = target.append(buf); ec && !first_error) first_error = ec;
+        buf.clear();
+    };
+    for (const auto& r : records) {
+        LogRecord stamped = r;
+        stamped.when = when;
+        if (stamped.node.empty()) stamped.node = d.node;
+        if (stamped.pid == 0) stamped.pid = d.pid;
+        auto line = format_record(stamped, d.options.format);
+        if (!line) continue;
+        const bool conn = d.to_connection_log(r.code);
+        std::string& buf = conn ? connection_buf : mail_buf;
+        if (!buf.empty() && buf.size() + line->size() + 1 > kChunk)
+            flush(conn ? d.connection : d.mail, buf);
+        buf += *line;
+        buf += '\n';
+    }
+    flush(d.mail, mail_buf);
+    flush(d.connection, connection_buf);
+    return first_error;
+}
+
+}  // namespace imta::core::log

@@ -382,9 +382,9 @@ TEST_CASE("keywords not yet acted on get one warning each, with a count", "[imta
   Diagnostics diags;
   auto cnf = parse(
       ".  $U@x\n\n"
-      "defaults logging rules\n\n"
+      "defaults deferred rules\n\n"
       "l maxjobs 2\nlocal.test\n\n"
-      "tcp_a maxjobs 3 logging bangoverpercent\na.test\n",
+      "tcp_a maxjobs 3 deferred bangoverpercent\na.test\n",
       diags);
   REQUIRE(diags.ok());
   Diagnostics warn;
@@ -393,7 +393,7 @@ TEST_CASE("keywords not yet acted on get one warning each, with a count", "[imta
   INFO(Catch::Detail::stringify(all));
   REQUIRE(all.size() == 2);
   CHECK(all[0] ==
-        "imta.cnf:3: warning: keyword \"logging\" is recognised but not yet acted on by this "
+        "imta.cnf:3: warning: keyword \"deferred\" is recognised but not yet acted on by this "
         "version (2 uses)");
   CHECK(all[1] ==
         "imta.cnf:5: warning: keyword \"maxjobs\" is recognised but not yet acted on by this "

@@ -1,0 +1,65 @@
+// The mail.log writer: appends formatted entries to <log_dir>/mail.log_current
+// (connection entries to connection.log_current when SEPARATE_CONNECTION_LOG=1).
+//
+// Many processes write the same file at once (SMTP servers, channel masters,
+// `imta qm`), so each batch goes out in write(2) calls on an O_APPEND
+// descriptor that carry whole lines only: the kernel appends each call as one
+// piece, so lines from different writers never interleave within a line.
+//
+// The nightly roll renames mail.log_current away. Before every batch the
+// writer compares the path's inode with that of its open descriptor (one
+// stat(2)) and reopens, creating a new mail.log_current, when they differ or
+// the path is gone. A batch that races with the rename itself still lands
+// whole in one of the two files (the one renamed away), never lost or torn.
+//
+// Each entry is stamped when written: the time from the writer's clock (the
+// local time zone, as administrators read mail.log), the host name when the
+// record has none (LOG_NODE), and this process's id when the record has none
+// (LOG_PROCESS).
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <system_error>
+
+#include "core/log/mail_log.hpp"
+
+namespace imta::core::log {
+
+inline constexpr std::string_view kMailLogCurrent = "mail.log_current";
+inline constexpr std::string_view kConnectionLogCurrent = "connection.log_current";
+
+struct MailLogFileOptions {
+    std::filesystem::path log_dir;  ///< the instance's log/ directory
+    LogOptions format;              ///< option.dat LOG_* and BLOCK_SIZE
+    bool separate_connection_log = false;  ///< SEPARATE_CONNECTION_LOG
+    /// The clock entries are stamped with; empty = std::chrono::system_clock::now.
+    std::function<std::chrono::system_clock::time_point()> clock;
+};
+
+class MailLogFile {
+public:
+    explicit MailLogFile(MailLogFileOptions options);
+    ~MailLogFile();
+    MailLogFile(const MailLogFile&) = delete;
+    MailLogFile& operator=(const MailLogFile&) = delete;
+
+    /// Stamps, formats and appends one entry. An entry the options do not log
+    /// (connection records without LOG_CONNECTION bit 2) is skipped.
+    std::error_code write(LogRecord record);
+    /// The same for several entries, written together (fewer system calls).
+    std::error_code write(std::span<const LogRecord> records);
+
+    /// The file an entry of `code` goes to.
+    std::filesystem::path path_for(RecordCode code) const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace imta::core::log
