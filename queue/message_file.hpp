@@ -14,6 +14,13 @@
 // A file without its end marker at the right place was never acknowledged
 // (a crash before the commit barrier) and is removed by the scan. A history
 // record without its final newline (torn append) is ignored.
+//
+// Values are escaped so that no value can contain a blank, a newline or any
+// other control or non-ASCII byte: such bytes and '%' are written as %XX
+// (two upper-case hex digits); an empty value is written as "-", and the
+// one-character value "-" as "%2D". Readers ignore envelope records whose
+// key they do not know (a change old readers must not ignore bumps the
+// version in the magic).
 #pragma once
 
 #include <cstdint>
@@ -68,6 +75,22 @@ struct ParsedFile {
 
 /// Parses a whole file image (header, checks the end marker, history).
 ParsedFile parse_file(std::string_view bytes);
+
+/// Escapes one value for a record (see above); never empty, never contains
+/// a blank, newline or control byte.
+std::string escape_value(std::string_view value);
+/// The inverse of escape_value; nullopt for a malformed escape.
+std::optional<std::string> unescape_value(std::string_view escaped);
+
+/// Where the header ends (the offset just after its blank line), or nullopt
+/// when `bytes` does not hold the whole header yet (read more).
+std::optional<std::size_t> find_header_end(std::string_view bytes);
+
+/// Checks the end marker and parses the history: `trailer` is the part of
+/// the file that starts where the message ends (message_offset + size).
+/// False when the end marker is not there (the file is incomplete).
+/// Malformed or torn history lines are skipped.
+bool parse_trailer(std::string_view trailer, std::vector<HistoryRecord>& history);
 
 /// Parses only the header: enough to list a queue (`bytes` may be just the
 /// first few KiB of the file). nullopt + error when the header is incomplete

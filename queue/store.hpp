@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/envelope.hpp"
+#include "queue/group_commit.hpp"
 #include "queue/message_file.hpp"
 #include "queue/queue_name.hpp"
 
@@ -32,9 +33,9 @@ namespace fs = std::filesystem;
 /// How enqueue makes a copy durable before reporting success.
 enum class SyncMode : std::uint8_t {
   /// Group commit (default): write the file, rename it into place, then one
-  /// barrier (syncfs of the queue file system) shared by every enqueue that
-  /// is waiting at that moment. A crash before the barrier can leave a file
-  /// without its end marker; the scan removes it (it was never acknowledged).
+  /// barrier (see GroupBarrier) shared by every enqueue that is waiting at
+  /// that moment. A crash before the barrier can leave a file without its
+  /// end marker; the scan removes it (it was never acknowledged).
   group,
   /// Baseline: fdatasync each file, rename, fsync the folder, per message.
   per_file,
@@ -47,6 +48,14 @@ struct StoreOptions {
   std::function<unsigned(std::string_view channel)> subdirs;
   /// Temporary files older than this are removed by the scan (crash leftovers).
   std::chrono::seconds stale_temp_age{300};
+  /// A file under a queue name without its end marker (left by a machine
+  /// crash before the commit barrier) is removed by the scan once it is this
+  /// old and nobody holds its lock.
+  std::chrono::seconds incomplete_grace{60};
+  /// The barrier SyncMode::group runs for each batch. Both measured alike
+  /// on a busy shared disk (tests/bench/bench_enqueue.cpp); syncfs is one
+  /// call and one flush, and was far ahead when the disk was quiet.
+  GroupBarrier group_barrier = GroupBarrier::syncfs;
 };
 
 /// A new unique id: 18 base-36 characters; starts with the creation time in
@@ -84,16 +93,22 @@ class Transaction {
   std::error_code write(std::string_view bytes);
   /// Finishes every copy (size, end marker), renames them into place and
   /// waits for durability; blocks the calling thread. On error nothing stays
-  /// visible. Returns the paths of the committed files.
+  /// visible. Returns the paths of the committed files. Not to be called
+  /// from a commit_async callback (it would wait for its own thread).
   std::error_code commit(std::vector<QueuePath>* committed = nullptr);
   /// The same without blocking: `done` runs on the store's commit thread
   /// once the copies are durable (or failed and were removed). The SMTP
-  /// server posts it back to its own executor.
+  /// server posts it back to its own executor. The last bytes, the end
+  /// marker and (group mode) the rename are written before this returns;
+  /// only the waiting for the disk happens on the commit thread. The
+  /// Transaction may be destroyed before `done` runs; the Store may not.
   void commit_async(std::function<void(std::error_code, std::vector<QueuePath>)> done);
   /// Removes everything written so far.
   void abort();
 
-  /// The id shared by the copies (each copy file has its own name).
+  /// The id shared by the copies (each copy file has its own name). Copies
+  /// to the same channel get an id of their own after the first (one name
+  /// per folder); the paths commit() reports are the truth.
   const std::string& id() const;
 
  private:
@@ -111,7 +126,7 @@ struct QueueEntry {
   fs::path path;
   std::uint64_t file_size = 0;
   std::int64_t arrival_ms = 0;       ///< from the id
-  std::int64_t last_attempt_ms = 0;  ///< mtime (history appends update it); 0 if never tried
+  std::int64_t last_attempt_ms = 0;  ///< mtime (set by retry(), kept by note()); 0 if never tried
   bool held = false;
 };
 
@@ -141,6 +156,7 @@ class Claim {
   QueueEntry entry_;
   ParsedFile file_;
   int fd_ = -1;
+  bool finished_ = false;  ///< completed: the file is gone
 };
 
 enum class ClaimError { busy, gone, incomplete, corrupt, io };
@@ -176,8 +192,15 @@ class Store {
   void scan(const ScanOptions& options, const std::function<void(const QueueEntry&)>& visit,
             const std::function<void(std::string_view)>& note = {}) const;
   /// Finds a file by id or by file name in any channel (or in `channel`).
+  /// Ids are not case sensitive. The copies of one message in different
+  /// channels share the id: this returns the first (channels in name order).
   std::optional<QueueEntry> find(std::string_view id_or_name, std::string_view channel = {}) const;
-  /// Reads and parses a file without locking it (for listings).
+  /// Every file with that id or name (one per channel copy).
+  std::vector<QueueEntry> find_all(std::string_view id_or_name, std::string_view channel = {}) const;
+  /// Reads and parses a file without locking it (for listings). Reads the
+  /// header and what follows the message (end marker, history), not the
+  /// message itself. A file that cannot be opened comes back as corrupt
+  /// with error "no such message" (ENOENT) or the system error.
   ParsedFile read(const QueueEntry& entry) const;
 
   // --- masters -----------------------------------------------------------
@@ -189,14 +212,21 @@ class Store {
   OpResult retry(Claim& claim, const std::vector<HistoryRecord>& records) const;
   /// Some recipients done: write a new file for `remaining` (same message,
   /// same id, history carried over plus `records`), then remove the old one.
+  /// The new file keeps the name (attempts unchanged) and replaces the old
+  /// one in a single rename, so a crash leaves one or the other, never both;
+  /// the claim continues on the new file (call retry() to count an attempt).
   OpResult partial(Claim& claim, const std::vector<core::Recipient>& remaining,
                    const std::vector<HistoryRecord>& records) const;
-  /// Appends history records without renaming (e.g. "warned").
+  /// Appends history records without renaming (e.g. "warned"); the file's
+  /// modification time (the last attempt time) stays as it was.
   OpResult note(Claim& claim, const std::vector<HistoryRecord>& records) const;
 
   // --- administration (imta qm): take the lock, refuse files in delivery ---
+  /// Removes the file (no history, no notification: the caller logs).
   OpResult remove(const QueueEntry& entry) const;
+  /// Renames <name>.00 to <name>.HELD ("already held" if it is).
   OpResult hold(const QueueEntry& entry) const;
+  /// Renames <name>.HELD back to <name>.00 ("not held" if it is not).
   OpResult release(const QueueEntry& entry) const;
 
  private:

@@ -1,1 +1,250 @@
 #include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "queue/message_file.hpp"
+
+using namespace imta::queue;
+using imta::core::Envelope;
+using imta::core::Recipient;
+using imta::core::Ret;
+
+namespace {
+
+Envelope sample_envelope() {
+  Envelope e;
+  e.from = "sender@example.org";
+  e.envid = "QQ314159";
+  e.ret = Ret::hdrs;
+  e.source_channel = "tcp_local";
+  e.client_ip = "192.0.2.7";
+  e.client_helo = "mail.example.org";
+  e.client_name = "mail.example.org";
+  e.auth_user = "alice";
+  e.tls = "TLSv1.3 TLS_AES_256_GCM_SHA384";
+  e.received_ms = 1795000000123;
+  e.message_id = "<abc@example.org>";
+  e.recipients = {{"bob@example.net", "Bob@Example.NET", 3, "rfc822;Bob@Example.NET"},
+                  {"carol@example.net", "list@example.net", 0, ""}};
+  return e;
+}
+
+std::string file_of(Envelope e, std::string_view message, std::string_view history = {}) {
+  e.size = message.size();
+  return encode_header(e) + std::string(message) + std::string(end_marker) + std::string(history);
+}
+
+void check_same(const Envelope& a, const Envelope& b) {
+  CHECK(a.from == b.from);
+  CHECK(a.envid == b.envid);
+  CHECK(a.ret == b.ret);
+  CHECK(a.source_channel == b.source_channel);
+  CHECK(a.client_ip == b.client_ip);
+  CHECK(a.client_helo == b.client_helo);
+  CHECK(a.client_name == b.client_name);
+  CHECK(a.auth_user == b.auth_user);
+  CHECK(a.tls == b.tls);
+  CHECK(a.received_ms == b.received_ms);
+  CHECK(a.size == b.size);
+  CHECK(a.message_id == b.message_id);
+  REQUIRE(a.recipients.size() == b.recipients.size());
+  for (std::size_t i = 0; i < a.recipients.size(); ++i) {
+    CHECK(a.recipients[i].active == b.recipients[i].active);
+    CHECK(a.recipients[i].original == b.recipients[i].original);
+    CHECK(a.recipients[i].notify == b.recipients[i].notify);
+    CHECK(a.recipients[i].orcpt == b.recipients[i].orcpt);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a queue file starts with the magic and a fixed-width size record", "[message_file]") {
+  auto e = sample_envelope();
+  e.size = 1234;
+  auto header = encode_header(e);
+  CHECK(header.starts_with("IMTA-QUEUE 1\nsize 00000000000000001234\nfrom sender@example.org\n"));
+  CHECK(header.substr(size_field_offset, size_field_width) == "00000000000000001234");
+  CHECK(header.find("\nrcpt bob@example.net Bob@Example.NET 3 rfc822;Bob@Example.NET\n") != std::string::npos);
+  CHECK(header.find("\nrcpt carol@example.net list@example.net 0 -\n") != std::string::npos);
+  CHECK(header.find("\ntls TLSv1.3%20TLS_AES_256_GCM_SHA384\n") != std::string::npos);
+  CHECK(header.ends_with("\n\n"));
+}
+
+TEST_CASE("every envelope field survives a round trip", "[message_file]") {
+  const std::string message = "Subject: hi\r\n\r\nbody\r\n.\r\nmore\r\n";
+  auto bytes = file_of(sample_envelope(), message);
+  auto parsed = parse_file(bytes);
+  REQUIRE(parsed.status == ParseStatus::ok);
+  auto expected = sample_envelope();
+  expected.size = message.size();
+  check_same(parsed.envelope, expected);
+  CHECK(bytes.substr(parsed.message_offset, message.size()) == message);
+  CHECK(parsed.history.empty());
+}
+
+TEST_CASE("values with blanks, newlines, controls and escapes cannot break a record", "[message_file]") {
+  Envelope e = sample_envelope();
+  e.from = "";  // <>
+  e.envid = "-";
+  e.client_helo = "evil\r\nrcpt x@y z 0 -\n\nInjected: yes";
+  e.auth_user = std::string("nul\0byte%41 tab\t\x7f\xc3\xa9", 19);
+  e.recipients = {{"a b@example.net", "%2D", 15, "rfc822;a\nb"}};
+  auto parsed = parse_file(file_of(e, "x\r\n"));
+  REQUIRE(parsed.status == ParseStatus::ok);
+  e.size = 3;
+  check_same(parsed.envelope, e);
+  auto header = encode_header(e);
+  // Exactly one recipient line, and no byte that a terminal would act on.
+  CHECK(header.find("\nrcpt ") == header.rfind("\nrcpt "));
+  bool printable = true;
+  for (unsigned char c : header) printable = printable && ((c >= 0x20 && c < 0x7F) || c == '\n');
+  CHECK(printable);
+}
+
+TEST_CASE("escape_value and unescape_value are inverses and reject bad escapes", "[message_file]") {
+  for (const std::string& v : std::vector<std::string>{"", "-", "--", "%", "a b", "\n", std::string(1, '\0'),
+                                                      "plain@example.org"}) {
+    auto escaped = escape_value(v);
+    CHECK_FALSE(escaped.empty());
+    CHECK(escaped.find(' ') == std::string::npos);
+    CHECK(unescape_value(escaped) == v);
+  }
+  CHECK(escape_value("") == "-");
+  CHECK(escape_value("-") == "%2D");
+  CHECK(escape_value("a b%") == "a%20b%25");
+  CHECK_FALSE(unescape_value("%"));
+  CHECK_FALSE(unescape_value("%4"));
+  CHECK_FALSE(unescape_value("%G0"));
+  CHECK_FALSE(unescape_value(""));
+  CHECK_FALSE(unescape_value("a\tb"));
+}
+
+TEST_CASE("history records follow the end marker; a torn last record is ignored", "[message_file]") {
+  HistoryRecord first{1795000001000, Outcome::deferred, "bob@example.net", "smtp;451 4.7.1 try later\r\n"};
+  HistoryRecord second{1795000002000, Outcome::warned, "", ""};
+  std::string history = encode_history(first) + encode_history(second);
+  CHECK(encode_history(second) == "hist 1795000002000 warned - -\n");
+
+  auto parsed = parse_file(file_of(sample_envelope(), "m\r\n", history + "hist 1795000003000 deliv"));
+  REQUIRE(parsed.status == ParseStatus::ok);
+  REQUIRE(parsed.history.size() == 2);
+  CHECK(parsed.history[0].time_ms == first.time_ms);
+  CHECK(parsed.history[0].outcome == Outcome::deferred);
+  CHECK(parsed.history[0].recipient == first.recipient);
+  CHECK(parsed.history[0].diagnostic == first.diagnostic);
+  CHECK(parsed.history[1].outcome == Outcome::warned);
+  CHECK(parsed.history[1].recipient.empty());
+
+  // A torn record closed by a later append is one bad line, skipped.
+  auto repaired = parse_file(file_of(sample_envelope(), "m\r\n", "hist 17 defer\n" + history));
+  REQUIRE(repaired.status == ParseStatus::ok);
+  CHECK(repaired.history.size() == 2);
+}
+
+TEST_CASE("every outcome class has a name that parses back", "[message_file]") {
+  for (auto o : {Outcome::delivered, Outcome::deferred, Outcome::bounced, Outcome::held, Outcome::released,
+                 Outcome::warned, Outcome::note}) {
+    auto parsed = parse_file(file_of(sample_envelope(), "m", encode_history({5, o, "r@x", "d"})));
+    REQUIRE(parsed.history.size() == 1);
+    CHECK(parsed.history[0].outcome == o);
+  }
+}
+
+TEST_CASE("a file cut anywhere before its end marker is incomplete, never ok", "[message_file]") {
+  auto whole = file_of(sample_envelope(), std::string(300, 'x') + "\r\n");
+  for (std::size_t cut = 0; cut < whole.size(); ++cut) {
+    auto parsed = parse_file(std::string_view(whole).substr(0, cut));
+    INFO("cut at " << cut);
+    CHECK(parsed.status == ParseStatus::incomplete);
+  }
+  CHECK(parse_file(whole).status == ParseStatus::ok);
+}
+
+TEST_CASE("a file of zeros (blocks allocated, never written) is incomplete", "[message_file]") {
+  CHECK(parse_file(std::string(4096, '\0')).status == ParseStatus::incomplete);
+  CHECK(parse_file("").status == ParseStatus::incomplete);
+}
+
+TEST_CASE("a file whose size was never patched is incomplete", "[message_file]") {
+  Envelope e = sample_envelope();
+  e.size = 0;  // the placeholder a crash may leave
+  auto bytes = encode_header(e) + "message\r\n" + std::string(end_marker);
+  auto parsed = parse_file(bytes);
+  CHECK(parsed.status == ParseStatus::incomplete);
+  CHECK_FALSE(parsed.error.empty());
+}
+
+TEST_CASE("a complete file whose envelope does not parse is corrupt", "[message_file]") {
+  auto good = file_of(sample_envelope(), "m\r\n");
+  SECTION("bad escape") {
+    auto bytes = good;
+    bytes.replace(bytes.find("from sender"), 11, "from %zzsend");
+    auto parsed = parse_file(bytes);
+    CHECK(parsed.status == ParseStatus::corrupt);
+    CHECK(parsed.error.find("escape") != std::string::npos);
+  }
+  SECTION("unknown version") {
+    auto bytes = good;
+    bytes.replace(0, file_magic.size(), "IMTA-QUEUE 9\n");
+    auto parsed = parse_file(bytes);
+    CHECK(parsed.status == ParseStatus::corrupt);
+    CHECK(parsed.error.find("IMTA-QUEUE 9") != std::string::npos);
+  }
+  SECTION("recipient with a missing field") {
+    auto bytes = good;
+    bytes.replace(bytes.find(" rfc822;Bob@Example.NET"), 23, "");
+    CHECK(parse_file(bytes).status == ParseStatus::corrupt);
+  }
+  SECTION("no recipient") {
+    Envelope e = sample_envelope();
+    e.recipients.clear();
+    CHECK(parse_file(file_of(e, "m")).status == ParseStatus::corrupt);
+  }
+  SECTION("not a queue file at all") {
+    CHECK(parse_file("From: someone\r\n\r\nhello\r\n\x01" "END\n").status == ParseStatus::corrupt);
+    // Not something we could have left half-written either: kept, not removed.
+    CHECK(parse_file("From: someone\r\n\r\nhello\r\n").status == ParseStatus::corrupt);
+  }
+  SECTION("another format version, even without an end marker") {
+    CHECK(parse_file("IMTA-QUEUE 2\nsomething else entirely\n").status == ParseStatus::corrupt);
+  }
+}
+
+TEST_CASE("unknown envelope records are ignored", "[message_file]") {
+  auto bytes = file_of(sample_envelope(), "m\r\n");
+  bytes.insert(bytes.find("from "), "x-future something\n");
+  auto parsed = parse_file(bytes);
+  REQUIRE(parsed.status == ParseStatus::ok);
+  CHECK(parsed.envelope.from == "sender@example.org");
+}
+
+TEST_CASE("parse_header works on the first bytes of a file only", "[message_file]") {
+  auto e = sample_envelope();
+  const std::string message(100000, 'b');
+  auto bytes = file_of(e, message);
+  std::string_view head = std::string_view(bytes).substr(0, 4096);
+  std::size_t offset = 0;
+  std::string error;
+  auto envelope = parse_header(head, &error, &offset);
+  REQUIRE(envelope);
+  CHECK(envelope->from == e.from);
+  CHECK(envelope->size == message.size());
+  CHECK(envelope->recipients.size() == 2);
+  CHECK(offset == encode_header(*envelope).size());
+  CHECK(find_header_end(head) == offset);
+
+  // Too few bytes: no envelope, an error, and find_header_end asks for more.
+  auto short_head = std::string_view(bytes).substr(0, offset - 1);
+  CHECK_FALSE(parse_header(short_head, &error));
+  CHECK(error.find("incomplete") != std::string::npos);
+  CHECK_FALSE(find_header_end(short_head));
+}
+
+TEST_CASE("parse_trailer needs the end marker first", "[message_file]") {
+  std::vector<HistoryRecord> history;
+  CHECK(parse_trailer(end_marker, history));
+  CHECK(history.empty());
+  CHECK_FALSE(parse_trailer("", history));
+  CHECK_FALSE(parse_trailer("x\x01" "END\n", history));
+}
