@@ -33,11 +33,18 @@ fi
 
 root=${IMTA_DEMO_ROOT:-/tmp/imta-demo}
 imta=./build/tools/imta
-[ -f "$root/config/imta.cnf" ] || $imta init "$root" --domain example.test --hostname mail.example.test
+if [ ! -f "$root/config/imta.cnf" ]; then
+  $imta init "$root" --domain example.test --hostname mail.example.test
+  $imta --root "$root" user add user --no-password
+fi
 $imta --root "$root" cnbuild -statistics
-echo
-echo "Where would mail go? (imta test -rewrite)"
-$imta --root "$root" test -rewrite user@example.test user@example.org 'user@[192.0.2.1]'
-echo
-echo "Instance $root is ready. The SMTP daemon (imtad) arrives with the next milestone;"
-echo "until then, explore it with: $imta --root $root test -rewrite ADDRESS"
+cat <<EOT
+
+imta runs on $root in the foreground (Ctrl-C stops it):
+  SMTP 127.0.0.1:2525, submission 127.0.0.1:2587 (STARTTLS + AUTH), 127.0.0.1:2465 (TLS)
+Try it:   telnet 127.0.0.1 2525   then  HELO me / MAIL FROM:<a@example.org> /
+          RCPT TO:<user@example.test> / DATA / Subject: hi / . / QUIT
+Then:     $imta --root $root qm directory       (the message waits in queue/l)
+          tail $root/log/mail.log_current
+EOT
+exec ./build/tools/imtad --root "$root" --foreground
