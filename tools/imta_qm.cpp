@@ -244,6 +244,18 @@ std::vector<queue::QueueEntry> find_message(const QueueManager& qm, std::string_
   return found;
 }
 
+std::string channel_argument(const po::variables_map& vm, std::string_view subcommand) {
+  std::string channel = vm.count("channel") ? vm["channel"].as<std::string>() : "";
+  if (vm.count("words")) {
+    const auto& words = vm["words"].as<std::vector<std::string>>();
+    if (words.size() > 1) throw UsageError(std::string(subcommand) + " takes at most one CHANNEL");
+    if (!channel.empty() && channel != words.front())
+      throw UsageError("two different channels: " + words.front() + " and -channel=" + channel);
+    channel = words.front();
+  }
+  return channel;
+}
+
 }  // namespace qm
 
 namespace {

@@ -94,6 +94,10 @@ std::optional<std::int64_t> parse_duration_ms(std::string_view text);
 /// ASCII case-insensitive substring test.
 bool contains_nocase(std::string_view haystack, std::string_view needle);
 
+/// The channel named by a positional CHANNEL or -channel= (they must agree);
+/// empty when neither is given. Throws UsageError naming `subcommand`.
+std::string channel_argument(const po::variables_map& vm, std::string_view subcommand);
+
 // The subcommands; `args` are the words after the subcommand's name.
 int qm_directory(const CommandContext& context, const std::vector<std::string>& args);
 int qm_summarize(const CommandContext& context, const std::vector<std::string>& args);

@@ -317,14 +317,7 @@ int qm_clean(const CommandContext& context, const std::vector<std::string>& args
   positional.add("words", -1);
   auto vm = parse_options(args, options, positional);
 
-  std::string channel = vm.count("channel") ? vm["channel"].as<std::string>() : "";
-  if (vm.count("words")) {
-    const auto& words = vm["words"].as<std::vector<std::string>>();
-    if (words.size() > 1) throw UsageError("clean takes at most one CHANNEL");
-    if (!channel.empty() && channel != words.front())
-      throw UsageError("two different channels: " + words.front() + " and -channel=" + channel);
-    channel = words.front();
-  }
+  std::string channel = channel_argument(vm, "clean");
   if (vm.count("hold") + vm.count("delete") != 1) throw UsageError("clean needs exactly one of -hold and -delete");
   const Action action = vm.count("hold") ? Action::hold : Action::remove;
   CleanMatch match;

@@ -150,14 +150,7 @@ int qm_directory(const CommandContext& context, const std::vector<std::string>& 
   positional.add("words", -1);
   auto vm = parse_options(args, options, positional);
 
-  std::string channel = vm.count("channel") ? vm["channel"].as<std::string>() : "";
-  if (vm.count("words")) {
-    const auto& words = vm["words"].as<std::vector<std::string>>();
-    if (words.size() > 1) throw UsageError("directory takes at most one CHANNEL");
-    if (!channel.empty() && channel != words.front())
-      throw UsageError("two different channels: " + words.front() + " and -channel=" + channel);
-    channel = words.front();
-  }
+  std::string channel = channel_argument(vm, "directory");
   DirectoryFilter filter;
   if (vm.count("from")) filter.from = vm["from"].as<std::string>();
   if (vm.count("to")) filter.to = vm["to"].as<std::string>();
