@@ -3,6 +3,7 @@
 // this probe (-mapping), does this pattern match this string (-match).
 #include <iostream>
 
+#include "config/access_probes.hpp"
 #include "config/mapping_engine.hpp"
 #include "config/snapshot.hpp"
 #include "tools/command_line.hpp"
@@ -56,7 +57,8 @@ int test_rewrite(const config::Snapshot& snap, const po::variables_map& vm,
     config::RewriteRequest request;
     request.address = address;
     request.source_channel = vm["source_channel"].as<std::string>();
-    request.forward = !vm.count("from");
+    const std::string sender = vm.count("from") ? vm["from"].as<std::string>() : "";
+    request.forward = !(vm.count("from") && sender.empty());
     request.envelope = !vm.count("header");
     request.debug = vm.count("debug") > 0;
     auto result = config::rewrite_address(snap.imta_cnf, lookups, request);
@@ -72,6 +74,14 @@ int test_rewrite(const config::Snapshot& snap, const po::variables_map& vm,
     if (result.ok) {
       field(std::cout, "address", result.address);
       field(std::cout, "channel", result.channel);
+      // With a sender, also answer "is it allowed?" as the SMTP server would
+      // before aliases expand (ORIG_SEND_ACCESS).
+      if (!sender.empty() && snap.mappings.find(config::kOrigSendAccess)) {
+        auto probe = config::send_access_probe(request.source_channel, sender, result.channel, result.address);
+        auto access = config::apply_mapping(snap.mappings, config::kOrigSendAccess, probe);
+        field(std::cout, "access", access.matched && access.reject ? "refused: " + access.reject_text
+                                                                    : std::string("allowed"));
+      }
     } else {
       field(std::cout, "error", result.error);
       status = exit_failure;
@@ -178,7 +188,8 @@ int run_test(const CommandContext& context, const std::vector<std::string>& args
       ("table", po::value<std::string>(), "mapping table for -mapping")
       ("flags", po::value<std::string>()->default_value(""), "probe flags for -mapping (A T E L S F D)")
       ("debug", "show every attempt")
-      ("from", "rewrite as a sender (backward-pointing) address")
+      ("from", po::value<std::string>()->implicit_value(""),
+       "-from: rewrite as a sender address; -from=ADDRESS: envelope sender for the access check")
       ("header", "rewrite as a header address")
       ("source_channel", po::value<std::string>()->default_value("l"), "channel the address comes from")
       ("noimage_file", "read the text files, not the compiled image")

@@ -266,6 +266,14 @@ class TestRewrite(InstanceTest):
         self.assertEqual(parse_blocks(r.stdout)[0]["channel"], "l", r.stdout)
         self.assertIn("changed since", r.stderr + imta("test", "-rewrite", "x@y.org", root=self.root).stderr)
 
+    def test_from_address_adds_the_relay_check(self):
+        r = imta("test", "-rewrite", "-source_channel=tcp_local", "-from=a@x.org", "b@y.org", root=self.root)
+        self.assertEqual(parse_blocks(r.stdout)[0]["access"], "refused: Relaying not permitted", r.stdout)
+        r = imta("test", "-rewrite", "-source_channel=tcp_intranet", "-from=a@x.org", "b@y.org", root=self.root)
+        self.assertEqual(parse_blocks(r.stdout)[0]["access"], "allowed", r.stdout)
+        r = imta("test", "-rewrite", "-source_channel=tcp_local", "-from=a@x.org", "u@example.test", root=self.root)
+        self.assertEqual(parse_blocks(r.stdout)[0]["access"], "allowed", r.stdout)
+
     def test_debug_shows_every_attempt(self):
         r = imta("test", "-rewrite", "-debug", "user@a.b.example.org", root=self.root)
         self.assertEqual(r.returncode, 0, r.stderr)
