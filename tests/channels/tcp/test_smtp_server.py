@@ -417,7 +417,7 @@ class SmtpServerTest(unittest.TestCase):
             self.assertEqual(refused, {})
         hits = self.inst.wait_log(r"tcp_auth +tcp_local +ESA \d+ alice@example\.test rfc822;b@y\.org")
         self.assertEqual(len(hits), 1)
-        m = re.search(r" (ZZ\S+)\.00 ", hits[0])
+        m = re.search(r" \S*/(ZZ\S+)\.00 ", hits[0])
         files = self.inst.queue_files(m.group(1))
         env, _, msg = parse_queue_file(files["tcp_local"][0])
         self.assertEqual(env["auth"], "alice")
@@ -532,7 +532,7 @@ class SmtpServerTest(unittest.TestCase):
         self.assertEqual(env["ret"], "hdrs")
         self.assertEqual(rcpts[0]["notify"], 3)
         self.assertEqual(rcpts[0]["orcpt"], "rfc822;Alice@Example.TEST")
-        self.assertTrue(self.inst.wait_log(r" E \d+ a@x\.example rfc822;Alice@Example\.TEST alice@example\.test 3 ZZ"))
+        self.assertTrue(self.inst.wait_log(r" E \d+ a@x\.example rfc822;Alice@Example\.TEST alice@example\.test 3 \S*/ZZ"))
 
     def test_aliases_expand_to_local_and_remote_copies(self):
         # alice is a member and a recipient of her own: she gets one copy.
