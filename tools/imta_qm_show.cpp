@@ -397,6 +397,28 @@ void show_envelope(std::ostream& out, const QueueManager& qm, const Message& m) 
   }
 }
 
+/// What read and history share: open the queue, resolve the IDs, load each
+/// message and hand it to `show`; a message that cannot be read is reported
+/// and makes the exit status 1.
+template <typename Show>
+int for_each_message(const CommandContext& context, const IdOptions& ids, Show show) {
+  auto qm = open_queue(context);
+  if (!qm) return exit_failure;
+  if (!check_channel(*qm, ids.channel)) return exit_failure;
+  int status = exit_ok;
+  for (const auto& entry : resolve(*qm, ids, status)) {
+    std::string error;
+    auto m = load_message(*qm, entry, nullptr, &error);
+    if (!m) {
+      std::cerr << "imta qm: " << display_name(entry) << ": cannot be read: " << error << "\n";
+      status = exit_failure;
+      continue;
+    }
+    if (!show(*qm, entry, *m)) status = exit_failure;
+  }
+  return status;
+}
+
 }  // namespace
 
 int qm_read(const CommandContext& context, const std::vector<std::string>& args) {
@@ -411,32 +433,21 @@ int qm_read(const CommandContext& context, const std::vector<std::string>& args)
   auto ids = id_options(vm, "read");
   const bool content = vm.count("content") > 0;
 
-  auto qm = open_queue(context);
-  if (!qm) return exit_failure;
-  if (!check_channel(*qm, ids.channel)) return exit_failure;
-  int status = exit_ok;
   bool first = true;
-  for (const auto& entry : resolve(*qm, ids, status)) {
-    std::string error;
-    auto m = load_message(*qm, entry, nullptr, &error);
-    if (!m) {
-      std::cerr << "imta qm: " << display_name(entry) << ": cannot be read: " << error << "\n";
-      status = exit_failure;
-      continue;
-    }
-    auto bytes = read_message(*m, !content);
+  return for_each_message(context, ids, [&](const QueueManager& qm, const queue::QueueEntry& entry,
+                                            const Message& m) {
+    auto bytes = read_message(m, !content);
     if (!bytes) {
       std::cerr << "imta qm: " << display_name(entry) << ": cannot read the message\n";
-      status = exit_failure;
-      continue;
+      return false;
     }
     if (!first) std::cout << "\n";
     first = false;
-    show_envelope(std::cout, *qm, *m);
+    show_envelope(std::cout, qm, m);
     std::cout << "\n" << for_display(*bytes);
     if (!bytes->empty() && bytes->back() != '\n') std::cout << "\n";
-  }
-  return status;
+    return true;
+  });
 }
 
 int qm_history(const CommandContext& context, const std::vector<std::string>& args) {
@@ -451,21 +462,11 @@ int qm_history(const CommandContext& context, const std::vector<std::string>& ar
   auto ids = id_options(vm, "history");
   const bool json = vm.count("json") > 0;
 
-  auto qm = open_queue(context);
-  if (!qm) return exit_failure;
-  if (!check_channel(*qm, ids.channel)) return exit_failure;
-  int status = exit_ok;
-  for (const auto& entry : resolve(*qm, ids, status)) {
-    std::string error;
-    auto m = load_message(*qm, entry, nullptr, &error);
-    if (!m) {
-      std::cerr << "imta qm: " << display_name(entry) << ": cannot be read: " << error << "\n";
-      status = exit_failure;
-      continue;
-    }
-    if (m->file.history.empty())
+  return for_each_message(context, ids, [&](const QueueManager&, const queue::QueueEntry& entry,
+                                            const Message& m) {
+    if (m.file.history.empty())
       std::cerr << "imta qm: " << display_name(entry) << ": no delivery attempt recorded\n";
-    for (const auto& h : m->file.history) {
+    for (const auto& h : m.file.history) {
       if (json) {
         core::JsonWriter w;
         w.begin_object()
@@ -485,8 +486,8 @@ int qm_history(const CommandContext& context, const std::vector<std::string>& ar
         std::cout << "\n";
       }
     }
-  }
-  return status;
+    return true;
+  });
 }
 
 }  // namespace imta::tools::qm
