@@ -1,0 +1,13 @@
+// The bitbucket channel's master (see queue/master.hpp).
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include "queue/master.hpp"
+
+namespace imta::channels::bitbucket {
+
+std::unique_ptr<queue::Master> make_master(std::string_view channel, const queue::MasterServices& services);
+
+}  // namespace imta::channels::bitbucket

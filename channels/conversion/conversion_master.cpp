@@ -1,0 +1,8 @@
+#include "channels/conversion/conversion_master.hpp"
+
+namespace imta::channels::conversion {
+
+// PLACEHOLDER until the channel lands: no master, files stay queued.
+std::unique_ptr<queue::Master> make_master(std::string_view, const queue::MasterServices&) { return nullptr; }
+
+}  // namespace imta::channels::conversion

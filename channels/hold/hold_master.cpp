@@ -1,0 +1,8 @@
+#include "channels/hold/hold_master.hpp"
+
+namespace imta::channels::hold {
+
+// PLACEHOLDER until the channel lands: no master, files stay queued.
+std::unique_ptr<queue::Master> make_master(std::string_view, const queue::MasterServices&) { return nullptr; }
+
+}  // namespace imta::channels::hold

@@ -1,0 +1,13 @@
+// The hold channel's master (see queue/master.hpp).
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include "queue/master.hpp"
+
+namespace imta::channels::hold {
+
+std::unique_ptr<queue::Master> make_master(std::string_view channel, const queue::MasterServices& services);
+
+}  // namespace imta::channels::hold

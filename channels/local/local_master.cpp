@@ -1,0 +1,8 @@
+#include "channels/local/local_master.hpp"
+
+namespace imta::channels::local {
+
+// PLACEHOLDER until the channel lands: no master, files stay queued.
+std::unique_ptr<queue::Master> make_master(std::string_view, const queue::MasterServices&) { return nullptr; }
+
+}  // namespace imta::channels::local

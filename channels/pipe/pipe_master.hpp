@@ -1,0 +1,13 @@
+// The pipe channel's master (see queue/master.hpp).
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include "queue/master.hpp"
+
+namespace imta::channels::pipe {
+
+std::unique_ptr<queue::Master> make_master(std::string_view channel, const queue::MasterServices& services);
+
+}  // namespace imta::channels::pipe

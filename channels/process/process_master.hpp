@@ -1,0 +1,13 @@
+// The process channel's master (see queue/master.hpp).
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include "queue/master.hpp"
+
+namespace imta::channels::process {
+
+std::unique_ptr<queue::Master> make_master(std::string_view channel, const queue::MasterServices& services);
+
+}  // namespace imta::channels::process

@@ -1,0 +1,46 @@
+// How whoever enqueues tells the job controller: one datagram per commit on
+// the Unix socket run/job_controller.sock, one line per file:
+//   <channel> TAB <path> LF
+// Fire and forget: never blocks, never fails the sender. If the controller is
+// not running (or the datagram is lost), its periodic rescan finds the file.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "queue/store.hpp"
+
+namespace imta::queue {
+
+/// The socket's path inside an instance's run/ directory.
+std::filesystem::path notify_socket_path(const std::filesystem::path& run_dir);
+
+/// The sending side (SMTP server, Submitter, imta commands). Thread safe.
+class EnqueueNotifier {
+ public:
+  explicit EnqueueNotifier(std::filesystem::path socket_path);
+  ~EnqueueNotifier();
+  EnqueueNotifier(const EnqueueNotifier&) = delete;
+  EnqueueNotifier& operator=(const EnqueueNotifier&) = delete;
+  /// Files just committed (one datagram).
+  void enqueued(const std::vector<QueuePath>& files);
+  /// Asks the controller to run `channel` now, ignoring nothing (`imta
+  /// submit CHANNEL`; empty = every channel): the line "submit <channel>".
+  void submit(const std::string& channel);
+
+ private:
+  std::filesystem::path path_;
+  int fd_ = -1;
+};
+
+/// One parsed line of a datagram.
+struct Notification {
+  enum class Kind { enqueued, submit } kind = Kind::enqueued;
+  std::string channel;
+  std::filesystem::path path;  ///< enqueued only
+};
+/// Parses a datagram (pure); malformed lines are skipped.
+std::vector<Notification> parse_notifications(std::string_view datagram);
+
+}  // namespace imta::queue

@@ -1,0 +1,1 @@
+// PLACEHOLDER: lands with issue 5 (see outcome.hpp).
