@@ -12,7 +12,7 @@ mode=${1:-}
 case "$mode" in run|test) ;; *) echo "usage: sh tools/quickstart.sh run|test" >&2; exit 2 ;; esac
 
 packages="meson ninja-build g++ pkg-config python3 libasio-dev libssl-dev libldns-dev \
-libsqlite3-dev libboost-program-options-dev catch2 mandoc swaks"
+libsqlite3-dev libboost-program-options-dev catch2 mandoc swaks nsd"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
