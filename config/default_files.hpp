@@ -10,7 +10,7 @@
 namespace imta::config {
 
 struct DefaultFile {
-  std::string_view name;      ///< file name, e.g. "imta.cnf"
+  std::string_view name;      ///< file name, e.g. "imta.cnf" or "locale/return_failure.txt"
   std::string_view contents;  ///< text with placeholders
 };
 

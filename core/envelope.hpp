@@ -56,6 +56,11 @@ struct Notice {
   std::string reporting_channel;    ///< channel that failed/delivered (tcp_local, l, ...)
   std::int64_t arrival_ms = 0;      ///< when the original arrived
   std::vector<NoticeRecipient> recipients;
+  /// The recipient of this copy that is the postmaster's copy (its address
+  /// as enqueued; empty when none), and whether that copy returns only the
+  /// original's header (postheadonly).
+  std::string postmaster;
+  bool postmaster_headers_only = false;
 };
 
 struct Envelope {

@@ -69,6 +69,117 @@ std::optional<Outcome> outcome_from_name(std::string_view name) {
   return std::nullopt;
 }
 
+std::string_view notice_kind_name(core::NoticeKind kind) {
+  switch (kind) {
+    case core::NoticeKind::failure: return "failure";
+    case core::NoticeKind::delay: return "delay";
+    case core::NoticeKind::success: return "success";
+    case core::NoticeKind::none: break;
+  }
+  return "";
+}
+
+std::optional<core::NoticeKind> notice_kind_from_name(std::string_view name) {
+  for (auto k : {core::NoticeKind::failure, core::NoticeKind::delay, core::NoticeKind::success})
+    if (notice_kind_name(k) == name) return k;
+  return std::nullopt;
+}
+
+/// The notice records (see imta-queue(5)): every one has a single value, so
+/// a reader that does not know them skips them. Written only for a notice.
+void add_notice_records(std::string& out, const core::Notice& n) {
+  if (n.kind == core::NoticeKind::none) return;
+  add_record(out, "notice", notice_kind_name(n.kind));
+  add_record(out, "notice-id", n.original_id);
+  add_record(out, "notice-message-id", n.original_message_id);
+  add_record(out, "notice-from", n.original_from);
+  add_record(out, "notice-envid", n.original_envid);
+  add_record(out, "notice-ret", ret_name(n.original_ret));
+  add_record(out, "notice-channel", n.reporting_channel);
+  add_record(out, "notice-arrival", std::to_string(n.arrival_ms));
+  if (!n.postmaster.empty()) {
+    add_record(out, "notice-postmaster", n.postmaster);
+    add_record(out, "notice-postmaster-content", n.postmaster_headers_only ? "headers" : "full");
+  }
+  for (const auto& r : n.recipients) {
+    // notice-rcpt starts a recipient; the records after it describe it.
+    add_record(out, "notice-rcpt", r.final_recipient);
+    add_record(out, "notice-orcpt", r.original_recipient);
+    add_record(out, "notice-action", r.action);
+    add_record(out, "notice-status", r.status);
+    add_record(out, "notice-remote-mta", r.remote_mta);
+    add_record(out, "notice-diagnostic", r.diagnostic);
+    add_record(out, "notice-last-attempt", std::to_string(r.last_attempt_ms));
+  }
+}
+
+/// One notice record into `notice`; nullopt when `key` is no notice record,
+/// false (with `error`) when it is one and malformed.
+std::optional<bool> parse_notice_record(std::string_view key, std::string& value, core::Notice& notice,
+                                        std::string* error) {
+  if (!key.starts_with("notice")) return std::nullopt;
+  auto bad = [&](std::string what) -> std::optional<bool> {
+    if (error) *error = "bad \"" + std::string(key) + "\" record: " + what;
+    return false;
+  };
+  auto current = [&]() -> core::NoticeRecipient* {
+    return notice.recipients.empty() ? nullptr : &notice.recipients.back();
+  };
+  if (key == "notice") {
+    auto kind = notice_kind_from_name(value);
+    if (!kind) return bad("unknown kind \"" + value + "\"");
+    notice.kind = *kind;
+  } else if (key == "notice-id") {
+    notice.original_id = std::move(value);
+  } else if (key == "notice-message-id") {
+    notice.original_message_id = std::move(value);
+  } else if (key == "notice-from") {
+    notice.original_from = std::move(value);
+  } else if (key == "notice-envid") {
+    notice.original_envid = std::move(value);
+  } else if (key == "notice-ret") {
+    auto ret = ret_from_name(value);
+    if (!ret) return bad("bad RET value");
+    notice.original_ret = *ret;
+  } else if (key == "notice-channel") {
+    notice.reporting_channel = std::move(value);
+  } else if (key == "notice-arrival") {
+    auto ms = parse_number<std::int64_t>(value);
+    if (!ms) return bad("bad time");
+    notice.arrival_ms = *ms;
+  } else if (key == "notice-postmaster") {
+    notice.postmaster = std::move(value);
+  } else if (key == "notice-postmaster-content") {
+    if (value != "headers" && value != "full") return bad("not headers or full");
+    notice.postmaster_headers_only = value == "headers";
+  } else if (key == "notice-rcpt") {
+    notice.recipients.push_back({});
+    notice.recipients.back().final_recipient = std::move(value);
+  } else if (key == "notice-orcpt" || key == "notice-action" || key == "notice-status" ||
+             key == "notice-remote-mta" || key == "notice-diagnostic" || key == "notice-last-attempt") {
+    auto* r = current();
+    if (!r) return bad("before any notice-rcpt");
+    if (key == "notice-orcpt") {
+      r->original_recipient = std::move(value);
+    } else if (key == "notice-action") {
+      r->action = std::move(value);
+    } else if (key == "notice-status") {
+      r->status = std::move(value);
+    } else if (key == "notice-remote-mta") {
+      r->remote_mta = std::move(value);
+    } else if (key == "notice-diagnostic") {
+      r->diagnostic = std::move(value);
+    } else {
+      auto ms = parse_number<std::int64_t>(value);
+      if (!ms) return bad("bad time");
+      r->last_attempt_ms = *ms;
+    }
+  } else {
+    return std::nullopt;  // a notice record of a later version: ignored
+  }
+  return true;
+}
+
 /// Offset just after the "size" line: where envelope records start.
 constexpr std::size_t records_offset = size_field_offset + size_field_width + 1;
 
@@ -94,8 +205,23 @@ bool parse_record(std::string_view line, core::Envelope& envelope, std::string* 
     envelope.recipients.push_back({std::move(values[0]), std::move(values[1]), *notify, std::move(values[3])});
     return true;
   }
-  if (values.size() != 1) return fail(error, "\"" + std::string(key) + "\" record needs 1 field");
+  if (values.size() != 1) {
+    // Records of later versions may carry several fields: ignored like any
+    // unknown key; ours all have exactly one.
+    static constexpr std::string_view known[] = {
+        "from",          "envid",          "ret",          "source",        "client-ip",
+        "client-helo",   "client-name",    "auth",         "tls",           "received",
+        "message-id",    "notice",         "notice-id",    "notice-message-id", "notice-from",
+        "notice-envid",  "notice-ret",     "notice-channel", "notice-arrival", "notice-rcpt",
+        "notice-postmaster", "notice-postmaster-content",
+        "notice-orcpt",  "notice-action",  "notice-status", "notice-remote-mta", "notice-diagnostic",
+        "notice-last-attempt"};
+    for (auto k : known)
+      if (key == k) return fail(error, "\"" + std::string(key) + "\" record needs 1 field");
+    return true;
+  }
   auto& value = values[0];
+  if (auto notice = parse_notice_record(key, value, envelope.notice, error)) return *notice;
   if (key == "from") {
     envelope.from = std::move(value);
   } else if (key == "envid") {
@@ -211,6 +337,7 @@ std::string encode_header(const core::Envelope& envelope) {
   add_record(out, "tls", envelope.tls);
   add_record(out, "received", std::to_string(envelope.received_ms));
   add_record(out, "message-id", envelope.message_id);
+  add_notice_records(out, envelope.notice);
   for (const auto& r : envelope.recipients) {
     out += "rcpt ";
     out += escape_value(r.active);

@@ -5,6 +5,8 @@
 //   IMTA-QUEUE 1\n                       magic and format version
 //   size 00000000000000001234\n          message length, fixed width (patched at commit)
 //   <key> <value>\n ...                  envelope records (values escaped, see below)
+//   notice <kind>\n notice-... <value>\n        only on a copy that carries a
+//                                        core::Notice (to `process`): see imta-queue(5)
 //   rcpt <active> <original> <notify> <orcpt>\n   one per recipient
 //   \n                                   a blank line ends the envelope
 //   <message bytes>                      exactly `size` bytes, CRLF, not dot-stuffed

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -45,9 +46,25 @@ struct RouteResult {
 RouteResult route_address(const config::Snapshot& snapshot, std::string_view address,
                           std::string_view source_channel);
 
+/// The steps of route_address, for callers that check something in between
+/// (the SMTP server applies ORIG_SEND_ACCESS after the first rewrite):
+/// one pass of the rewrite rules (nullopt: illegal host/domain), ...
+std::optional<Route> rewrite_recipient(const config::Snapshot& snapshot, std::string_view address,
+                                       std::string_view source_channel);
+/// ... and the final addresses an address of the local channel expands to
+/// through the aliases; {active} itself when it is no alias.
+std::vector<std::string> expand_local(const config::Snapshot& snapshot, const std::string& active);
+
 /// True for channels whose recipients are local users (`l` and channels
 /// with the same role), i.e. checked against the users database.
 bool is_local_channel(const config::Snapshot& snapshot, std::string_view channel);
+
+/// This host's name: the official host name of the local channel `l` (else
+/// the instance's local domain, else "localhost").
+std::string local_host_name(const config::Snapshot& snapshot);
+/// The names mail for the local channel may carry after the `@`: the local
+/// channel's host names and the instance's local domain.
+std::vector<std::string> local_domains(const config::Snapshot& snapshot);
 
 /// The queue files one message becomes: per destination channel one file, or
 /// more when the channel says `single` (one per recipient), `single_sys` (one
@@ -70,6 +87,8 @@ struct SubmitRecipient {
 struct Submission {
   /// from, envid, ret, source_channel, notice, ... (recipients are ignored:
   /// they come from `recipients` after routing; size is set by the queue).
+  /// message_id: the Message-ID of the E records; when empty, taken from
+  /// the message's header. received_ms: 0 = now.
   core::Envelope envelope;
   std::vector<SubmitRecipient> recipients;
   std::string message;  ///< the whole message, CRLF line ends, not dot-stuffed
@@ -80,6 +99,12 @@ struct Submission {
   /// rules (the failing channel enqueuing a notice to `process`).
   std::string force_channel;
 };
+
+/// SubmitResult::error when no recipient could be routed (permanent: every
+/// one is in `refused`); any other error is the store's (temporary).
+enum class SubmitError { no_routable_recipient = 1 };
+const std::error_category& submit_category();
+std::error_code make_error_code(SubmitError e);
 
 struct SubmitResult {
   std::error_code error;            ///< enqueue failed: nothing was enqueued
@@ -106,3 +131,6 @@ class Submitter {
 };
 
 }  // namespace imta::queue
+
+template <>
+struct std::is_error_code_enum<imta::queue::SubmitError> : std::true_type {};

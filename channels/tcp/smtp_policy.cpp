@@ -3,11 +3,12 @@
 
 #include <algorithm>
 #include <cctype>
-#include <map>
 
 #include "config/access_probes.hpp"
+#include "config/conversion_routing.hpp"
 #include "config/log_options.hpp"
 #include "config/rewrite.hpp"
+#include "core/smtp/address.hpp"
 #include "core/text.hpp"
 
 namespace imta::channels::tcp {
@@ -41,14 +42,7 @@ Offer offer_of(const config::Channel& ch, std::string_view server_family, std::s
   return Offer::no;
 }
 
-const config::Channel* local_channel(const config::Snapshot& s) {
-  return s.imta_cnf.channels.empty() ? nullptr : &s.imta_cnf.channels.front();
-}
-
-bool is_local_channel(const config::Snapshot& s, std::string_view channel) {
-  const auto* l = local_channel(s);
-  return l && core::iequals(l->name, channel);
-}
+using queue::is_local_channel;
 
 /// Channels a connection may be switched to: they speak SMTP and do not say
 /// noswitchchannel.
@@ -93,39 +87,20 @@ std::string literal_of(std::string_view ip) {
   return "[" + std::string(ip) + "]";
 }
 
-std::string domain_of(std::string_view address) {
-  auto at = address.rfind('@');
-  return at == std::string_view::npos ? std::string() : std::string(address.substr(at + 1));
-}
-
-bool contains_domain(const std::vector<std::string>& domains, std::string_view domain) {
-  return std::any_of(domains.begin(), domains.end(), [&](const std::string& d) { return core::iequals(d, domain); });
-}
-
 struct Rewritten {
   bool ok = false;
   Route route;
 };
 
+/// queue::rewrite_recipient in the shape the checks below use.
 Rewritten rewrite(const config::Snapshot& s, std::string_view address, std::string_view source) {
-  config::SnapshotLookups lookups(s);
-  config::RewriteRequest request;
-  request.address = std::string(address);
-  request.source_channel = std::string(source);
-  auto r = config::rewrite_address(s.imta_cnf, lookups, request);
-  if (!r.ok) return {};
-  return {true, {r.channel, r.address}};
+  auto r = queue::rewrite_recipient(s, address, source);
+  if (!r) return {};
+  return {true, std::move(*r)};
 }
 
-/// The final addresses an address of the local channel expands to through
-/// the aliases file; {address} itself when it is no alias.
 std::vector<std::string> expand(const config::Snapshot& s, const std::string& active) {
-  std::string domain = domain_of(active);
-  // A bare alias name belongs to every local host name, not only to the
-  // instance's domain: postmaster@mail.example.org is the postmaster alias.
-  std::string_view local = contains_domain(local_domains(s), domain) ? std::string_view(domain)
-                                                                     : std::string_view(s.local_domain);
-  return config::expand_alias(s.aliases, active, local);
+  return queue::expand_local(s, active);
 }
 
 }  // namespace
@@ -164,23 +139,17 @@ ChannelSettings channel_settings(const config::Snapshot& s, std::string_view cha
   out.tls_switch = keyword_text(*ch, "tlsswitchchannel");
   if (auto v = keyword_integer(*ch, "disconnectbadauthlimit")) out.bad_auth_limit = static_cast<int>(*v);
   if (auto v = keyword_integer(*ch, "disconnectbadcommandlimit")) out.bad_command_limit = static_cast<int>(*v);
+  if (auto v = keyword_integer(*ch, "disconnectrecipientlimit")) out.recipient_limit = static_cast<int>(*v);
+  if (auto v = keyword_integer(*ch, "disconnectrejectlimit")) out.reject_limit = static_cast<int>(*v);
+  if (auto v = keyword_integer(*ch, "disconnecttransactionlimit")) out.transaction_limit = static_cast<int>(*v);
   if (auto v = keyword_integer(*ch, "sourceblocklimit"))
     out.max_message_size = static_cast<std::uint64_t>(*v) * static_cast<std::uint64_t>(block_size);
   return out;
 }
 
-std::string local_host_name(const config::Snapshot& s) {
-  const auto* l = local_channel(s);
-  if (l && !l->hosts.empty()) return l->official_host();
-  return s.local_domain.empty() ? std::string("localhost") : s.local_domain;
-}
+std::string local_host_name(const config::Snapshot& s) { return queue::local_host_name(s); }
 
-std::vector<std::string> local_domains(const config::Snapshot& s) {
-  std::vector<std::string> out;
-  if (const auto* l = local_channel(s)) out = l->hosts;
-  if (!s.local_domain.empty() && !contains_domain(out, s.local_domain)) out.push_back(s.local_domain);
-  return out;
-}
+std::vector<std::string> local_domains(const config::Snapshot& s) { return queue::local_domains(s); }
 
 std::string connection_channel(const config::Snapshot& s, std::string_view listening, std::string_view client_ip) {
   const auto* ch = s.imta_cnf.find_channel(listening);
@@ -217,6 +186,7 @@ Reply ehlo_reply(std::string_view host, std::string_view client_ip, const Capabi
   text += "\nSIZE " + std::to_string(caps.size);
   text += "\n8BITMIME";
   text += "\nENHANCEDSTATUSCODES";
+  text += "\nETRN";
   text += "\nDSN";
   text += "\nSMTPUTF8";
   if (caps.chunking) text += "\nCHUNKING";
@@ -288,8 +258,12 @@ std::optional<Reply> check_sequence(const ChannelSettings& settings, const Sessi
             if (!settings.expn) return Reply{502, "5.5.1", "EXPN not available"};
           }
           return std::nullopt;
-        } else {  // ETRN: this server keeps no queues for clients to pull
-          return Reply{502, "5.5.1", "ETRN not available"};
+        } else {  // ETRN (RFC 1985): a request outside any mail transaction
+          if (need_tls) return tls_first;
+          if (!state.greeted) return greet_first;
+          if (need_auth) return auth_first;
+          if (state.in_transaction) return Reply{503, "5.5.1", "ETRN not permitted during a mail transaction"};
+          return std::nullopt;
         }
       },
       command);
@@ -426,6 +400,9 @@ RcptDecision route_recipient(const config::Snapshot& s, const SessionFacts& f, s
     if (s.imta_cnf.find_channel(target))
       for (auto& route : finals) route.channel = target;
   }
+  // CONVERSIONS: copies that pass through the conversion channel first
+  // (never those just sent to bitbucket or hold).
+  for (auto& route : finals) route.channel = config::conversion_diversion(s, f.source_channel, route.channel);
   // One file entry per address and channel, whatever the aliases repeated.
   for (auto& route : finals) {
     bool seen = std::any_of(d.routes.begin(), d.routes.end(), [&](const Route& r) {
@@ -436,53 +413,45 @@ RcptDecision route_recipient(const config::Snapshot& s, const SessionFacts& f, s
   return d;
 }
 
+// ---- ETRN --------------------------------------------------------------------------
+
+EtrnDecision decide_etrn(const config::Snapshot& s, std::string_view source, std::string_view node) {
+  EtrnDecision d;
+  const std::string shown(node);
+  if (node.starts_with('#')) {  // a queue: the channel of that name
+    std::string channel = core::to_lower(node.substr(1));
+    if (channel.empty() || !s.imta_cnf.find_channel(channel)) {
+      d.refusal = Reply{459, "4.7.0", "Node " + shown + " not allowed: no such queue"};
+      return d;
+    }
+    d.channels.push_back(std::move(channel));
+    return d;
+  }
+  std::string_view domain = node.starts_with('@') ? node.substr(1) : node;
+  if (domain.empty() || !(core::smtp::is_domain(domain, false) || core::smtp::is_address_literal(domain))) {
+    d.refusal = Reply{501, "5.5.4", "Syntax: ETRN domain, ETRN @domain or ETRN #queue"};
+    return d;
+  }
+  auto route = rewrite(s, "postmaster@" + std::string(domain), source);
+  if (!route.ok) {
+    d.refusal = Reply{459, "4.7.0", "Node " + shown + " not allowed: no route to it"};
+    return d;
+  }
+  if (is_local_channel(s, route.route.channel)) {
+    d.refusal = Reply{459, "4.7.0", "Node " + shown + " not allowed: its mail is delivered here"};
+    return d;
+  }
+  d.channels.push_back(core::to_lower(route.route.channel));
+  return d;
+}
+
 // ---- queue copies ------------------------------------------------------------------
 
 std::vector<PlannedCopy> plan_copies(const config::Snapshot& s, const std::vector<AcceptedRecipient>& recipients) {
-  std::vector<PlannedCopy> out;
-  // Channels in order of first appearance, so the first recipient's copy comes first.
-  std::vector<std::string> order;
-  std::map<std::string, std::vector<std::size_t>> by_channel;
-  for (std::size_t i = 0; i < recipients.size(); ++i) {
-    const auto& ch = recipients[i].route.channel;
-    auto [it, added] = by_channel.try_emplace(ch);
-    if (added) order.push_back(ch);
-    it->second.push_back(i);
-  }
-  for (const auto& name : order) {
-    const auto& list = by_channel[name];
-    const auto* ch = s.imta_cnf.find_channel(name);
-    const auto* copies = ch ? ch->family("copies") : nullptr;
-    std::size_t per_file = list.size();
-    if (ch)
-      if (auto n = keyword_integer(*ch, "addrsperfile"); n && *n > 0) per_file = static_cast<std::size_t>(*n);
-    std::vector<std::vector<std::size_t>> groups;
-    if (copies && copies->name == "single") {
-      for (auto i : list) groups.push_back({i});
-    } else if (copies && copies->name == "single_sys") {
-      std::vector<std::string> domains;
-      for (auto i : list) {
-        auto domain = core::to_lower(domain_of(recipients[i].route.active));
-        auto pos = std::find(domains.begin(), domains.end(), domain);
-        if (pos == domains.end()) {
-          domains.push_back(domain);
-          groups.emplace_back();
-          pos = domains.end() - 1;
-        }
-        groups[static_cast<std::size_t>(pos - domains.begin())].push_back(i);
-      }
-    } else {
-      groups.push_back(list);
-    }
-    for (auto& g : groups)
-      for (std::size_t start = 0; start < g.size(); start += per_file) {
-        PlannedCopy copy{name, {}};
-        copy.recipients.assign(g.begin() + static_cast<std::ptrdiff_t>(start),
-                               g.begin() + static_cast<std::ptrdiff_t>(std::min(g.size(), start + per_file)));
-        out.push_back(std::move(copy));
-      }
-  }
-  return out;
+  std::vector<Route> routes;
+  routes.reserve(recipients.size());
+  for (const auto& r : recipients) routes.push_back(r.route);
+  return queue::plan_copies(s, routes);
 }
 
 // ---- replies -------------------------------------------------------------------------
@@ -500,6 +469,11 @@ Reply too_many_auth_failures() {
   return {421, "4.7.0", "Too many failed authentication attempts, closing connection"};
 }
 Reply line_too_long() { return {500, "5.5.2", "Line too long"}; }
+Reply too_many_transactions() { return {421, "4.7.0", "Too many transactions in this session, closing connection"}; }
+Reply too_many_session_recipients() {
+  return {421, "4.7.0", "Too many recipients in this session, closing connection"};
+}
+Reply too_many_rejections() { return {421, "4.7.0", "Too many rejected recipients, closing connection"}; }
 }  // namespace replies
 
 }  // namespace imta::channels::tcp

@@ -31,6 +31,7 @@
 #include "core/envelope.hpp"
 #include "core/smtp/command.hpp"
 #include "core/smtp/reply.hpp"
+#include "queue/submit.hpp"
 
 namespace imta::channels::tcp {
 
@@ -64,6 +65,10 @@ struct ChannelSettings {
   std::string tls_switch;       ///< tlsswitchchannel
   int bad_auth_limit = kDefaultBadAuthLimit;
   int bad_command_limit = kDefaultBadCommandLimit;
+  /// Per-session limits after which the session ends with 421 4.7.0 (0 = none):
+  int recipient_limit = 0;    ///< disconnectrecipientlimit: at the RCPT after this many accepted
+  int reject_limit = 0;       ///< disconnectrejectlimit: after this many refused RCPTs
+  int transaction_limit = 0;  ///< disconnecttransactionlimit: at the MAIL after this many
   std::uint64_t max_message_size = kDefaultMaxMessageSize;  ///< bytes
   std::size_t max_recipients = 1000;  ///< ALLOW_RECIPIENTS_PER_TRANSACTION
   int max_b_entries = 10;             ///< MAX_B_ENTRIES
@@ -162,10 +167,7 @@ MailDecision check_mail(const config::Snapshot& snapshot, const SessionFacts& fa
                         const core::smtp::Mail& mail);
 
 /// One final address of a recipient and the channel it is enqueued to.
-struct Route {
-  std::string channel;
-  std::string active;
-};
+using Route = queue::Route;
 
 /// Looks an address of the local channel up in the users database.
 enum class UserStatus : std::uint8_t { found, unknown, unavailable };
@@ -184,6 +186,16 @@ RcptDecision route_recipient(const config::Snapshot& snapshot, const SessionFact
                              std::string_view from, const core::smtp::Rcpt& rcpt,
                              Diversion diversion, const UserLookup& users);
 
+/// ETRN (RFC 1985): which channels to run for a node the client names.
+///   "domain" or "@domain"  the channel the rewrite rules choose for the
+///                          domain (mail for its subdomains goes the same way)
+///   "#queue"               the channel of that name
+struct EtrnDecision {
+  std::optional<Reply> refusal;  ///< 501 bad argument, 459 not allowed
+  std::vector<std::string> channels;  ///< the queues to run (accepted)
+};
+EtrnDecision decide_etrn(const config::Snapshot& snapshot, std::string_view source_channel, std::string_view node);
+
 /// The refusal reply for a mapping that rejected: its text (with "$N4.7.1|"
 /// style codes honoured: a text that starts with a reply code and an
 /// enhanced code uses them), ": address" appended when `address` is given.
@@ -197,13 +209,11 @@ struct AcceptedRecipient {
   std::string orcpt;     ///< "type;address", or empty
 };
 
-/// The queue files one message becomes: per destination channel one file,
-/// or more when the channel says `single` (one per recipient), `single_sys`
-/// (one per destination domain) or `addrsperfile N` (at most N per file).
-struct PlannedCopy {
-  std::string channel;
-  std::vector<std::size_t> recipients;  ///< indexes into the accepted recipients
-};
+/// The queue files one message becomes (queue::plan_copies over the
+/// recipients' routes): per destination channel one file, or more when the
+/// channel says `single`, `single_sys` or `addrsperfile N`. Indexes are into
+/// the accepted recipients.
+using PlannedCopy = queue::PlannedCopy;
 std::vector<PlannedCopy> plan_copies(const config::Snapshot& snapshot,
                                      const std::vector<AcceptedRecipient>& recipients);
 
@@ -215,6 +225,9 @@ Reply storage_failure();                     ///< 452 4.3.1
 Reply too_many_bad_commands();               ///< 421 4.7.0
 Reply too_many_auth_failures();              ///< 421 4.7.0
 Reply line_too_long();                       ///< 500 5.5.2
+Reply too_many_transactions();               ///< 421 4.7.0
+Reply too_many_session_recipients();         ///< 421 4.7.0
+Reply too_many_rejections();                 ///< 421 4.7.0
 }  // namespace replies
 
 }  // namespace imta::channels::tcp

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -247,4 +248,137 @@ TEST_CASE("parse_trailer needs the end marker first", "[message_file]") {
   CHECK(history.empty());
   CHECK_FALSE(parse_trailer("", history));
   CHECK_FALSE(parse_trailer("x\x01" "END\n", history));
+}
+
+// ---- notices (the copies enqueued to `process`) ------------------------------------
+
+namespace {
+
+imta::core::Notice sample_notice() {
+  imta::core::Notice n;
+  n.kind = imta::core::NoticeKind::failure;
+  n.original_id = "0abcdefghijklmnopq";
+  n.original_message_id = "<orig@example.org>";
+  n.original_from = "sender@example.org";
+  n.original_envid = "ENV 42";
+  n.original_ret = Ret::full;
+  n.reporting_channel = "tcp_local";
+  n.arrival_ms = 1795000000123;
+  n.postmaster = "postmaster@example.org";
+  n.postmaster_headers_only = true;
+  n.recipients = {{"bob@example.net", "rfc822;Bob@Example.NET", "failed", "5.1.1", "dns; mx.example.net",
+                   "smtp; 550 5.1.1 <bob@example.net>: no such user\r\n(second line)", 1795000100456},
+                  {"carol@example.net", "", "failed", "5.4.4", "", "", 0}};
+  return n;
+}
+
+void check_same_notice(const imta::core::Notice& a, const imta::core::Notice& b) {
+  CHECK(a.kind == b.kind);
+  CHECK(a.original_id == b.original_id);
+  CHECK(a.original_message_id == b.original_message_id);
+  CHECK(a.original_from == b.original_from);
+  CHECK(a.original_envid == b.original_envid);
+  CHECK(a.original_ret == b.original_ret);
+  CHECK(a.reporting_channel == b.reporting_channel);
+  CHECK(a.arrival_ms == b.arrival_ms);
+  CHECK(a.postmaster == b.postmaster);
+  CHECK(a.postmaster_headers_only == b.postmaster_headers_only);
+  REQUIRE(a.recipients.size() == b.recipients.size());
+  for (std::size_t i = 0; i < a.recipients.size(); ++i) {
+    INFO("notice recipient " << i);
+    CHECK(a.recipients[i].final_recipient == b.recipients[i].final_recipient);
+    CHECK(a.recipients[i].original_recipient == b.recipients[i].original_recipient);
+    CHECK(a.recipients[i].action == b.recipients[i].action);
+    CHECK(a.recipients[i].status == b.recipients[i].status);
+    CHECK(a.recipients[i].remote_mta == b.recipients[i].remote_mta);
+    CHECK(a.recipients[i].diagnostic == b.recipients[i].diagnostic);
+    CHECK(a.recipients[i].last_attempt_ms == b.recipients[i].last_attempt_ms);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a notice survives a round trip, every kind and field", "[message_file][notice]") {
+  for (auto kind : {imta::core::NoticeKind::failure, imta::core::NoticeKind::delay,
+                    imta::core::NoticeKind::success}) {
+    Envelope e = sample_envelope();
+    e.from = "";
+    e.source_channel = "tcp_local";
+    e.notice = sample_notice();
+    e.notice.kind = kind;
+    auto parsed = parse_file(file_of(e, "Subject: x\r\n\r\nbody\r\n"));
+    REQUIRE(parsed.status == ParseStatus::ok);
+    e.size = parsed.envelope.size;
+    check_same(parsed.envelope, e);
+    check_same_notice(parsed.envelope.notice, e.notice);
+  }
+}
+
+TEST_CASE("a notice with RET unspecified and no recipients round-trips", "[message_file][notice]") {
+  Envelope e = sample_envelope();
+  e.notice = sample_notice();
+  e.notice.original_ret = Ret::unspecified;
+  e.notice.recipients.clear();
+  e.notice.postmaster.clear();
+  e.notice.postmaster_headers_only = false;
+  auto parsed = parse_file(file_of(e, "m\r\n"));
+  REQUIRE(parsed.status == ParseStatus::ok);
+  check_same_notice(parsed.envelope.notice, e.notice);
+}
+
+TEST_CASE("a file without a notice writes no notice records and reads back none", "[message_file][notice]") {
+  auto bytes = file_of(sample_envelope(), "m\r\n");
+  CHECK(bytes.find("notice") == std::string::npos);
+  auto parsed = parse_file(bytes);
+  REQUIRE(parsed.status == ParseStatus::ok);
+  CHECK(parsed.envelope.notice.kind == imta::core::NoticeKind::none);
+  CHECK(parsed.envelope.notice.recipients.empty());
+}
+
+TEST_CASE("notice records have one value each, so older readers skip them", "[message_file][notice]") {
+  Envelope e = sample_envelope();
+  e.notice = sample_notice();
+  auto bytes = file_of(e, "m\r\n");
+  auto header = bytes.substr(0, *find_header_end(bytes));
+  std::size_t notice_lines = 0;
+  for (std::size_t pos = 0; pos < header.size();) {
+    auto nl = header.find('\n', pos);
+    auto line = header.substr(pos, nl - pos);
+    if (line.starts_with("notice")) {
+      ++notice_lines;
+      CHECK(std::count(line.begin(), line.end(), ' ') == 1);
+    }
+    pos = nl + 1;
+  }
+  CHECK(notice_lines == 10 + 2 * 7);
+  CHECK(header.find("notice failure\n") != std::string::npos);
+  CHECK(header.find("notice-rcpt bob@example.net\nnotice-orcpt rfc822;Bob@Example.NET\n") != std::string::npos);
+}
+
+TEST_CASE("malformed notice records make the file corrupt; unknown ones are ignored", "[message_file][notice]") {
+  Envelope e = sample_envelope();
+  e.notice = sample_notice();
+  auto good = file_of(e, "m\r\n");
+  SECTION("unknown kind") {
+    auto bytes = good;
+    bytes.replace(bytes.find("notice failure"), 14, "notice whatever");
+    CHECK(parse_file(bytes).status == ParseStatus::corrupt);
+  }
+  SECTION("recipient field before any notice-rcpt") {
+    auto bytes = good;
+    bytes.insert(bytes.find("notice "), "notice-status 5.0.0\n");
+    CHECK(parse_file(bytes).status == ParseStatus::corrupt);
+  }
+  SECTION("bad time") {
+    auto bytes = good;
+    bytes.replace(bytes.find("notice-arrival 1795000000123"), 28, "notice-arrival yesterday");
+    CHECK(parse_file(bytes).status == ParseStatus::corrupt);
+  }
+  SECTION("a later version's record, even with several fields") {
+    auto bytes = good;
+    bytes.insert(bytes.find("notice "), "notice-x-future a b c\nx-other 1 2\n");
+    auto parsed = parse_file(bytes);
+    REQUIRE(parsed.status == ParseStatus::ok);
+    check_same_notice(parsed.envelope.notice, e.notice);
+  }
 }
