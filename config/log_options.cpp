@@ -18,6 +18,11 @@ core::log::LogOptions log_options(const Options& o) {
   l.block_size = o.integer("BLOCK_SIZE");
   l.format = static_cast<int>(o.integer("LOG_FORMAT"));
   l.diagnostics = o.integer("LOG_DIAGNOSTICS") != 0;
+  l.json = o.integer("LOG_JSON") != 0;
+  l.messages_syslog = static_cast<int>(o.integer("LOG_MESSAGES_SYSLOG"));
+  l.connections_syslog = static_cast<int>(o.integer("LOG_CONNECTIONS_SYSLOG"));
+  l.tracking = o.integer("LOG_TRACKING") != 0;
+  l.counters = o.integer("LOG_COUNTERS") != 0;
   return l;
 }
 

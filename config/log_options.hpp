@@ -13,8 +13,9 @@ class Options;
 struct ImtaCnf;
 
 /// LOG_FILENAME, LOG_MESSAGE_ID, LOG_PROCESS, LOG_USERNAME, LOG_NOTARY,
-/// LOG_NODE, LOG_CONNECTION, LOG_FORMAT, LOG_DIAGNOSTICS and BLOCK_SIZE of
-/// option.dat (registry defaults where the file is silent).
+/// LOG_NODE, LOG_CONNECTION, LOG_FORMAT, LOG_DIAGNOSTICS, LOG_JSON,
+/// LOG_MESSAGES_SYSLOG, LOG_CONNECTIONS_SYSLOG, LOG_TRACKING, LOG_COUNTERS
+/// and BLOCK_SIZE of option.dat (registry defaults where the file is silent).
 core::log::LogOptions log_options(const Options& option_dat);
 
 /// SEPARATE_CONNECTION_LOG=1: connection records go to connection.log_current.

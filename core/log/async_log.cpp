@@ -98,6 +98,8 @@ void AsyncMailLog::run() {
 }
 
 void AsyncMailLog::write_batch(std::vector<Entry>& batch) {
+  // The tracking and counter updates of the whole batch: one transaction each.
+  MailLogFile::Batch databases(*file_);
   // Records queued within the same hundredth of a second share a stamp, so
   // they go to the file together.
   std::vector<LogRecord> group;

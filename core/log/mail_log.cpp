@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "core/json.hpp"
+
 namespace imta::core::log {
 namespace {
 
@@ -124,6 +126,73 @@ std::string connection_line(const LogRecord& r, const LogOptions& options) {
     return line;
 }
 
+// LOG_JSON: the same fields as the text entry, one JSON object (see the header).
+std::string iso_time(const LogTime& t) {
+    // format_log_time() clamps; reuse its digits by formatting the same way.
+    char buf[80];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%02d", t.year, t.month, t.day, t.hour,
+                  t.minute, t.second, t.centisecond);
+    return buf;
+}
+
+void json_prefix(core::JsonWriter& w, const LogRecord& r, const LogOptions& options) {
+    w.field("time", iso_time(r.when));
+    if (options.node) w.field("node", r.node);
+    if (options.process) w.field("process", process_id(r));
+}
+
+std::string json_diagnostics(const LogRecord& r) {
+    std::string out;
+    for (const auto& d : r.diagnostics) {
+        if (d.empty()) continue;
+        if (!out.empty()) out += ' ';
+        out += d;
+    }
+    return out;
+}
+
+std::string message_json(const LogRecord& r, const LogOptions& options) {
+    core::JsonWriter w;
+    w.begin_object();
+    json_prefix(w, r, options);
+    w.field("source", r.source_channel);
+    w.field("dest", r.dest_channel);
+    w.field("code", record_code_text(r.code, r.modifiers));
+    w.field("size", size_in_blocks(r.size_bytes, options.block_size));
+    w.field("from", r.env_from);
+    w.field("orig", r.orig_to);
+    w.field("active", r.active_to);
+    if (options.notary) w.field("notary", r.notary);
+    if (options.filename) w.field("file", r.filename);
+    if (options.message_id) {
+        w.key("message_ids").begin_array();
+        for (const auto& id : r.message_ids) w.value(id);
+        w.end_array();
+    }
+    if (options.username) w.field("username", r.auth_user.empty() ? r.username : "*" + r.auth_user);
+    if (options.connection & kLogConnectionInfo) w.field("connection", r.connection_info);
+    if (options.diagnostics) w.field("diagnostics", json_diagnostics(r));
+    if (r.code == RecordCode::Refused && r.last_in_session) w.field("last_in_session", true);
+    w.end_object();
+    return w.str();
+}
+
+std::string connection_json(const LogRecord& r, const LogOptions& options) {
+    core::JsonWriter w;
+    w.begin_object();
+    json_prefix(w, r, options);
+    w.field("channel", r.source_channel);
+    w.field("direction", std::string(1, static_cast<char>(r.direction)));
+    w.field("code", record_code_text(r.code, r.modifiers));
+    w.field("transport", r.transport);
+    w.field("application", r.application);
+    if (r.code == RecordCode::Auth) w.field("username", r.auth_user);
+    if (r.code == RecordCode::Etrn) w.field("etrn", r.etrn_argument);
+    if (options.diagnostics) w.field("diagnostics", json_diagnostics(r));
+    w.end_object();
+    return w.str();
+}
+
 }  // namespace
 
 bool is_connection_record(RecordCode code) {
@@ -169,11 +238,12 @@ std::string transport_info(std::string_view local_ip, unsigned local_port,
 }
 
 std::optional<std::string> format_record(const LogRecord& record, const LogOptions& options) {
-    if (!is_connection_record(record.code)) return message_line(record, options);
+    if (!is_connection_record(record.code))
+        return options.json ? message_json(record, options) : message_line(record, options);
     const int needed =
         record.code == RecordCode::Auth ? kLogConnectionAuth : kLogConnectionRecords;
     if ((options.connection & needed) == 0) return std::nullopt;
-    return connection_line(record, options);
+    return options.json ? connection_json(record, options) : connection_line(record, options);
 }
 
 }  // namespace imta::core::log

@@ -121,6 +121,18 @@
 // LOG_FORMAT: 1 standard; 2 as 1 but empty address fields written `<>`. Sun's
 // formats 3 (counted), 4 (XML), 5 and 6 (JSON) are not implemented; any value
 // other than 2 is formatted as 1.
+//
+// LOG_JSON=1 (our own option) writes each entry as one JSON object per line
+// (JSON Lines) instead, with the same fields the text entry would show, under
+// the names below; fields an option leaves out of the text are left out here
+// too, empty ones are kept (as "" or 0), and the time is `2026-11-21T10:31:05.42`
+// (local time, as in the text). Message entries:
+//   time node process source dest code size from orig active notary file
+//   message_ids (array) username connection diagnostics last_in_session (J, true)
+// Connection entries:
+//   time node process channel direction code transport application username (U)
+//   etrn (I) diagnostics
+// LOG_FORMAT=2 has no effect on JSON (an empty address is "").
 // ---------------------------------------------------------------------------
 #pragma once
 
@@ -150,6 +162,15 @@ struct LogOptions {
     std::int64_t block_size = 1024;  ///< BLOCK_SIZE; values below 1 count as 1024
     int format = 1;             ///< LOG_FORMAT: 1 standard, 2 empty addresses as <>
     bool diagnostics = true;    ///< LOG_DIAGNOSTICS
+    bool json = false;          ///< LOG_JSON: one JSON object per entry (see above)
+
+    // The writer's settings (MailLogFile), not the formatter's. The defaults
+    // here are "off" so a program that does not read option.dat (a test)
+    // creates no database; config::log_options() gives option.dat's values.
+    int messages_syslog = 0;     ///< LOG_MESSAGES_SYSLOG: >0 also syslog, <0 syslog only
+    int connections_syslog = 0;  ///< LOG_CONNECTIONS_SYSLOG: the same for O C U X Y I
+    bool tracking = false;       ///< LOG_TRACKING: feed db/tracking.sqlite
+    bool counters = false;       ///< LOG_COUNTERS: feed db/counters.sqlite
 };
 
 /// LOG_CONNECTION bits.
@@ -222,6 +243,18 @@ struct LogRecord {
     std::string application;             ///< `SMTP` or `SMTP/target/actual`
     std::string etrn_argument;           ///< I records
     // U records show auth_user (verbatim, no asterisk) in their username field.
+
+    // For the tracking database and the counters only: the formatter never
+    // writes these. Empty (0) = not known; tracking then falls back to what the
+    // entry's own fields show (queue id from `filename`, client from
+    // `connection_info`, code and remote IP from `diagnostics`).
+    std::string queue_id;                ///< the queue file's unique part (no ZZ, no .00)
+    std::string client_ip;               ///< E, J: the SMTP client's IP address
+    std::string client_helo;             ///< E, J: the name it gave in HELO/EHLO
+    std::string delivery_ip;             ///< D, Q, R: the server delivered to (empty: local)
+    int smtp_code = 0;                   ///< the SMTP reply code behind D Q R J (0: none)
+    std::string spam_status;             ///< a filter's verdict, e.g. `Passed`
+    std::optional<double> spam_score;    ///< the filter's score
 };
 
 /// True for O C U X Y I: the entries SEPARATE_CONNECTION_LOG moves to connection.log.

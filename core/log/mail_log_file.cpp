@@ -2,10 +2,17 @@
 
 #include <cerrno>
 #include <fcntl.h>
+#include <iostream>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
+
+#include "core/log/counters.hpp"
+#include "core/log/roll_lock.hpp"
+#include "core/log/tracking.hpp"
 
 namespace imta::core::log {
 namespace {
@@ -99,23 +106,53 @@ std::string host_name() {
     return buf;
 }
 
+void default_syslog(std::string_view entry) {
+    ::syslog(LOG_MAIL | LOG_INFO, "%.*s", static_cast<int>(entry.size()), entry.data());
+}
+
+void default_diagnostic(const std::string& line) { std::cerr << "mail.log: " << line << std::endl; }
+
 }  // namespace
 
 struct MailLogFile::Impl {
     MailLogFileOptions options;
     LogTarget mail;
     LogTarget connection;
+    RollLock roll_lock;
     std::string node = host_name();
     std::uint32_t pid = static_cast<std::uint32_t>(::getpid());
     std::mutex mutex;  // one writer may be shared by threads
+    int batches = 0;   // open Batch objects
+    std::unique_ptr<TrackingDb> tracking;
+    std::unique_ptr<CountersDb> counters;
 
     explicit Impl(MailLogFileOptions o)
         : options(std::move(o)),
           mail(options.log_dir / kMailLogCurrent),
-          connection(options.log_dir / kConnectionLogCurrent) {}
+          connection(options.log_dir / kConnectionLogCurrent),
+          roll_lock(options.log_dir) {
+        if (!options.syslog) options.syslog = default_syslog;
+        if (!options.diagnostic) options.diagnostic = default_diagnostic;
+        const auto db_dir = options.db_dir.empty() ? options.log_dir.parent_path() / "db" : options.db_dir;
+        if (options.format.tracking)
+            tracking = std::make_unique<TrackingDb>(db_dir / kTrackingDbName, options.diagnostic);
+        if (options.format.counters)
+            counters = std::make_unique<CountersDb>(db_dir / kCountersDbName, options.format.block_size,
+                                                    options.diagnostic);
+    }
 
     bool to_connection_log(RecordCode code) const {
         return options.separate_connection_log && is_connection_record(code);
+    }
+
+    // LOG_MESSAGES_SYSLOG / LOG_CONNECTIONS_SYSLOG for this kind of entry.
+    int syslog_mode(RecordCode code) const {
+        return is_connection_record(code) ? options.format.connections_syslog : options.format.messages_syslog;
+    }
+
+    void commit_databases() {
+        if (tracking) tracking->commit();
+        if (counters) counters->commit();
     }
 };
 
@@ -138,7 +175,12 @@ std::error_code MailLogFile::write(std::span<const LogRecord> records) {
     std::lock_guard lock(d.mutex);
     std::string mail_buf, connection_buf;
     std::error_code first_error;
+    // The roll waits while a batch is written, and a batch never lands in a
+    // file the roll is copying (roll_lock.hpp).
+    std::optional<RollLock::Guard> rolling;
     auto flush = [&](LogTarget& target, std::string& buf) {
+        if (buf.empty()) return;
+        if (!rolling) rolling.emplace(d.roll_lock, false);
         if (auto ec = target.append(buf); ec && !first_error) first_error = ec;
         buf.clear();
     };
@@ -147,8 +189,14 @@ std::error_code MailLogFile::write(std::span<const LogRecord> records) {
         stamped.when = when;
         if (stamped.node.empty()) stamped.node = d.node;
         if (stamped.pid == 0) stamped.pid = d.pid;
+        if (d.tracking)
+            if (auto u = tracking_update(stamped, now)) d.tracking->add(std::move(*u));
+        if (d.counters) d.counters->add(stamped);
         auto line = format_record(stamped, d.options.format);
         if (!line) continue;
+        const int to_syslog = d.syslog_mode(r.code);
+        if (to_syslog != 0) d.options.syslog(*line);
+        if (to_syslog < 0) continue;
         const bool conn = d.to_connection_log(r.code);
         std::string& buf = conn ? connection_buf : mail_buf;
         if (!buf.empty() && buf.size() + line->size() + 1 > kChunk)
@@ -158,7 +206,20 @@ std::error_code MailLogFile::write(std::span<const LogRecord> records) {
     }
     flush(d.mail, mail_buf);
     flush(d.connection, connection_buf);
+    rolling.reset();
+    if (d.batches == 0) d.commit_databases();
     return first_error;
+}
+
+MailLogFile::Batch::Batch(MailLogFile& file) : file_(file) {
+    std::lock_guard lock(file_.impl_->mutex);
+    ++file_.impl_->batches;
+}
+
+MailLogFile::Batch::~Batch() {
+    auto& d = *file_.impl_;
+    std::lock_guard lock(d.mutex);
+    if (--d.batches == 0) d.commit_databases();
 }
 
 }  // namespace imta::core::log

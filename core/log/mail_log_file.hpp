@@ -6,11 +6,20 @@
 // descriptor that carry whole lines only: the kernel appends each call as one
 // piece, so lines from different writers never interleave within a line.
 //
-// The nightly roll renames mail.log_current away. Before every batch the
-// writer compares the path's inode with that of its open descriptor (one
+// The nightly roll (log_roll.hpp) renames mail.log_current away. Every batch
+// is written holding the roll lock shared (roll_lock.hpp), and before writing
+// the writer compares the path's inode with that of its open descriptor (one
 // stat(2)) and reopens, creating a new mail.log_current, when they differ or
-// the path is gone. A batch that races with the rename itself still lands
-// whole in one of the two files (the one renamed away), never lost or torn.
+// the path is gone. So a batch lands whole either in the file the roll renames
+// away or in the new one, never lost, torn or written twice.
+//
+// Besides the files, each batch goes where option.dat says: syslog
+// (LOG_MESSAGES_SYSLOG, LOG_CONNECTIONS_SYSLOG: >0 also, <0 only syslog,
+// facility mail, priority info, the entry as it would be in the file), the
+// tracking database (LOG_TRACKING, tracking.hpp) and the channel counters
+// (LOG_COUNTERS, counters.hpp), both in <db_dir>; the database updates of a
+// write() call, or of everything written while a Batch lives, are one
+// transaction.
 //
 // Each entry is stamped when written: the time from the writer's clock (the
 // local time zone, as administrators read mail.log), the host name when the
@@ -23,6 +32,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <system_error>
 
@@ -39,6 +49,13 @@ struct MailLogFileOptions {
     bool separate_connection_log = false;  ///< SEPARATE_CONNECTION_LOG
     /// The clock entries are stamped with; empty = std::chrono::system_clock::now.
     std::function<std::chrono::system_clock::time_point()> clock;
+    /// Where tracking.sqlite and counters.sqlite live (format.tracking,
+    /// format.counters); empty = the instance's db/, beside log_dir.
+    std::filesystem::path db_dir;
+    /// Where syslog entries go; empty = syslog(3) with LOG_MAIL | LOG_INFO.
+    std::function<void(std::string_view entry)> syslog;
+    /// Problems with the databases (rate-limited); empty = standard error.
+    std::function<void(const std::string&)> diagnostic;
 };
 
 class MailLogFile {
@@ -56,6 +73,19 @@ public:
 
     /// The file an entry of `code` goes to.
     std::filesystem::path path_for(RecordCode code) const;
+
+    /// While one lives, the database updates of every write() are gathered
+    /// and applied in one transaction when it ends (AsyncMailLog: one per batch).
+    class Batch {
+    public:
+        explicit Batch(MailLogFile& file);
+        ~Batch();
+        Batch(const Batch&) = delete;
+        Batch& operator=(const Batch&) = delete;
+
+    private:
+        MailLogFile& file_;
+    };
 
 private:
     struct Impl;

@@ -1,0 +1,557 @@
+// Message tracking; see tracking.hpp.
+#include "core/log/tracking.hpp"
+
+#include <cctype>
+#include <cstdio>
+#include <ctime>
+
+#include "core/json.hpp"
+#include "core/sqlite.hpp"
+
+namespace imta::core::log {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kSchemaVersion = 1;
+
+// `hops` holds every channel the copy has been queued in, each followed by a
+// blank and the whole led by one: " tcp_local conversion l ", so that
+// instr(hops, ' ' || name || ' ') finds a channel.
+constexpr const char* kSchema = R"(
+CREATE TABLE IF NOT EXISTS tracking (
+  id INTEGER PRIMARY KEY,
+  message_key TEXT NOT NULL,
+  orig_to TEXT NOT NULL,
+  final_to TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  hops TEXT NOT NULL,
+  queued INTEGER NOT NULL,
+  processed INTEGER NOT NULL,
+  queue_id TEXT,
+  size INTEGER,
+  client_ip TEXT,
+  client_helo TEXT,
+  message_id TEXT,
+  env_from TEXT,
+  status TEXT NOT NULL,
+  status_code INTEGER NOT NULL DEFAULT 0,
+  spam_status TEXT,
+  spam_score REAL,
+  delivery_ip TEXT
+);
+CREATE INDEX IF NOT EXISTS tracking_by_key ON tracking(message_key, orig_to);
+CREATE INDEX IF NOT EXISTS tracking_by_queue_id ON tracking(queue_id);
+CREATE INDEX IF NOT EXISTS tracking_by_queued ON tracking(queued);
+)";
+
+bool starts_with_code(std::string_view s) {
+    return s.size() >= 3 && s[0] >= '2' && s[0] <= '5' && std::isdigit(static_cast<unsigned char>(s[1])) &&
+           std::isdigit(static_cast<unsigned char>(s[2])) && (s.size() == 3 || s[3] == ' ' || s[3] == '-');
+}
+
+int code_value(std::string_view s) { return (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0'); }
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+// The remote IP of the first `(TCP|lip|lport|rip|rport)` in `text`.
+std::string transport_remote_ip(std::string_view text) {
+    auto at = text.find("TCP|");
+    if (at == std::string_view::npos) return {};
+    std::string_view rest = text.substr(at);
+    std::vector<std::string_view> parts;
+    std::size_t start = 0;
+    for (std::size_t i = 0; i <= rest.size(); ++i) {
+        if (i == rest.size() || rest[i] == '|' || rest[i] == ')' || rest[i] == ' ') {
+            parts.push_back(rest.substr(start, i - start));
+            if (i == rest.size() || rest[i] != '|') break;
+            start = i + 1;
+        }
+    }
+    return parts.size() >= 5 ? std::string(parts[3]) : std::string();
+}
+
+std::string status_of(RecordCode code) {
+    switch (code) {
+        case RecordCode::Enqueue: return "queued";
+        case RecordCode::Dequeue: return "sent";
+        case RecordCode::Requeue:
+        case RecordCode::PartialRequeue: return "deferred";
+        case RecordCode::Warned: return "delayed";
+        case RecordCode::Return: return "bounced";
+        case RecordCode::Refused: return "rejected";
+        case RecordCode::Removed: return "removed";
+        case RecordCode::Aborted: return "aborted";
+        default: return {};
+    }
+}
+
+std::int64_t seconds_of(std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+std::string score_text(double score) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.4f", score);
+    return buf;
+}
+
+// Binds text, or NULL for an empty string (so coalesce() keeps what is known).
+void bind_or_null(sqlite::Statement& s, int index, std::string_view text) {
+    if (text.empty())
+        s.bind_null(index);
+    else
+        s.bind(index, text);
+}
+
+// One MX Front field (see mx_front_line()).
+std::string mx_field(std::string_view text, bool always_quote = false) {
+    if (text.empty()) text = "-";
+    bool quote = always_quote;
+    for (char c : text)
+        if (c == ' ' || c == '\t' || c == '"') quote = true;
+    if (!quote) return std::string(text);
+    std::string out = "\"";
+    for (char c : text) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+    }
+    out += '"';
+    return out;
+}
+
+std::string without_brackets(std::string_view id) {
+    if (id.size() >= 2 && id.front() == '<' && id.back() == '>') id = id.substr(1, id.size() - 2);
+    return std::string(id);
+}
+
+// A `*` pattern as a LIKE pattern with `\` as the escape character.
+std::string like_pattern(std::string_view pattern) {
+    std::string out;
+    for (char c : pattern) {
+        if (c == '*')
+            out += '%';
+        else {
+            if (c == '%' || c == '_' || c == '\\') out += '\\';
+            out += c;
+        }
+    }
+    return out;
+}
+
+sqlite::Connection open_existing(const fs::path& db) {
+    sqlite::Connection::Options o;
+    o.create = false;
+    return sqlite::Connection::open(db, o);
+}
+
+}  // namespace
+
+std::string queue_id_of(const LogRecord& r) {
+    if (!r.queue_id.empty()) return r.queue_id;
+    std::string_view name = r.filename;
+    if (auto slash = name.rfind('/'); slash != std::string_view::npos) name = name.substr(slash + 1);
+    if (auto dot = name.rfind('.'); dot != std::string_view::npos) name = name.substr(0, dot);
+    if (name.size() <= 2) return {};
+    return std::string(name.substr(2));
+}
+
+int smtp_code_of(const LogRecord& r) {
+    if (r.smtp_code != 0) return r.smtp_code;
+    for (const auto& d : r.diagnostics) {
+        const std::string l = lower(d);
+        for (auto at = l.find("smtp;"); at != std::string::npos; at = l.find("smtp;", at + 1)) {
+            std::string_view rest = std::string_view(d).substr(at + 5);
+            while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+            if (starts_with_code(rest)) return code_value(rest);
+        }
+    }
+    for (const auto& d : r.diagnostics)
+        if (starts_with_code(d)) return code_value(d);
+    return 0;
+}
+
+std::string remote_ip_of(const LogRecord& r) {
+    if (!r.delivery_ip.empty()) return r.delivery_ip;
+    for (const auto& d : r.diagnostics)
+        if (auto ip = transport_remote_ip(d); !ip.empty()) return ip;
+    if (r.code != RecordCode::Enqueue && r.code != RecordCode::Refused)
+        if (auto ip = transport_remote_ip(r.connection_info); !ip.empty()) return ip;
+    return {};
+}
+
+std::string client_ip_of(const LogRecord& r) {
+    if (!r.client_ip.empty()) return r.client_ip;
+    std::string_view c = r.connection_info;
+    auto open = c.rfind('[');
+    auto close = c.rfind(']');
+    if (open == std::string_view::npos || close == std::string_view::npos || close < open) return {};
+    return std::string(c.substr(open + 1, close - open - 1));
+}
+
+std::string client_helo_of(const LogRecord& r) {
+    if (!r.client_helo.empty()) return r.client_helo;
+    std::string_view c = r.connection_info;
+    auto paren = c.find(" (");
+    if (paren == std::string_view::npos || c.find('[') == std::string_view::npos) return {};
+    return std::string(c.substr(0, paren));
+}
+
+std::optional<TrackingUpdate> tracking_update(const LogRecord& r, std::chrono::system_clock::time_point when) {
+    std::string status = status_of(r.code);
+    if (status.empty()) return std::nullopt;
+    TrackingUpdate u;
+    u.when = seconds_of(when);
+    u.status = std::move(status);
+    u.enqueue = r.code == RecordCode::Enqueue;
+    u.source_channel = r.source_channel;
+    u.dest_channel = r.dest_channel;
+    u.final_to = r.active_to;
+    u.orig_to = r.orig_to.empty() ? r.active_to : r.orig_to;
+    u.queue_id = queue_id_of(r);
+    u.size = static_cast<std::int64_t>(r.size_bytes);
+    u.env_from = r.env_from;
+    if (!r.message_ids.empty()) u.message_id = r.message_ids.front();
+    if (u.enqueue || r.code == RecordCode::Refused) {
+        u.client_ip = client_ip_of(r);
+        u.client_helo = client_helo_of(r);
+    }
+    u.status_code = smtp_code_of(r);
+    u.delivery_ip = remote_ip_of(r);
+    const bool here = r.code == RecordCode::Dequeue || r.code == RecordCode::Return || r.code == RecordCode::Refused;
+    if (u.delivery_ip.empty() && here) u.delivery_ip = "127.0.0.1";
+    u.spam_status = r.spam_status;
+    u.spam_score = r.spam_score;
+    if (!u.message_id.empty())
+        u.message_key = u.message_id;
+    else if (!u.queue_id.empty())
+        u.message_key = "queue:" + u.queue_id;
+    else {
+        char buf[96];
+        std::snprintf(buf, sizeof buf, "session:%x.%u.%u@%lld", static_cast<unsigned>(r.pid),
+                      static_cast<unsigned>(r.thread.value_or(0)), static_cast<unsigned>(r.count),
+                      static_cast<long long>(u.when));
+        u.message_key = buf;
+    }
+    return u;
+}
+
+std::string tracking_time(std::int64_t seconds) {
+    const std::time_t t = static_cast<std::time_t>(seconds);
+    std::tm tm{};
+    ::gmtime_r(&t, &tm);
+    char buf[80];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                  tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return buf;
+}
+
+std::string mx_front_line(const TrackingRow& row) {
+    std::string line;
+    auto add = [&line](const std::string& field) {
+        if (!line.empty()) line += ' ';
+        line += field;
+    };
+    add(mx_field(tracking_time(row.queued)));
+    add(mx_field(tracking_time(row.processed)));
+    add(mx_field(row.queue_id));
+    add(std::to_string(row.size));
+    add(mx_field(row.client_ip));
+    add(mx_field(row.client_helo));
+    add(mx_field(without_brackets(row.message_id)));
+    add(mx_field(row.env_from));
+    add(mx_field(row.final_to));
+    add(mx_field(row.orig_to == row.final_to ? std::string() : row.orig_to));
+    add(mx_field(row.status));
+    add(std::to_string(row.status_code));
+    add(mx_field(row.spam_status, true));
+    add(row.spam_score.empty() ? "0" : mx_field(row.spam_score));
+    add(mx_field(row.delivery_ip));
+    return line;
+}
+
+std::string tracking_json(const TrackingRow& row) {
+    JsonWriter w;
+    auto text = [&w](std::string_view name, const std::string& value) {
+        w.key(name);
+        if (value.empty())
+            w.null();
+        else
+            w.value(value);
+    };
+    w.begin_object();
+    w.field("queued", tracking_time(row.queued));
+    w.field("processed", tracking_time(row.processed));
+    text("queue_id", row.queue_id);
+    w.field("size", row.size);
+    text("client_ip", row.client_ip);
+    text("client_helo", row.client_helo);
+    text("message_id", row.message_id);
+    text("from", row.env_from);
+    text("to", row.final_to);
+    text("orig_to", row.orig_to);
+    text("status", row.status);
+    w.field("status_code", row.status_code);
+    text("spam_status", row.spam_status);
+    text("spam_score", row.spam_score);
+    text("delivery_ip", row.delivery_ip);
+    text("channel", row.channel);
+    w.end_object();
+    return w.str();
+}
+
+// ---------------------------------------------------------------------------
+// The writer.
+
+struct TrackingDb::Impl {
+    sqlite::Connection db;
+    sqlite::Statement find_enqueued, find_other, insert, continue_row, update_row;
+
+    explicit Impl(sqlite::Connection c)
+        : db(std::move(c)),
+          // An E continues the row of the copy it came from (its source channel
+          // is the row's current channel, and the row is not finished), or
+          // repeats a row already in the destination channel for this recipient.
+          find_enqueued(db.prepare(
+              "SELECT id FROM tracking WHERE message_key = ?1 AND orig_to = ?2 AND "
+              "((channel = ?3 AND status IN ('queued', 'deferred', 'delayed')) OR (channel = ?4 AND final_to = ?5)) "
+              "ORDER BY (channel = ?3 AND final_to = ?5) DESC, (channel = ?3) DESC, id LIMIT 1")),
+          // Any other record: the row whose copy sits in the record's channel,
+          // or (to be ignored) one that has already moved on from it.
+          find_other(db.prepare(
+              "SELECT id, channel = ?3 FROM tracking WHERE message_key = ?1 AND orig_to = ?2 AND "
+              "(channel = ?3 OR instr(hops, ' ' || ?3 || ' ') > 0) "
+              "ORDER BY (channel = ?3) DESC, (final_to = ?4) DESC, id LIMIT 1")),
+          insert(db.prepare(
+              "INSERT INTO tracking (message_key, orig_to, final_to, channel, hops, queued, processed, queue_id, "
+              "size, client_ip, client_helo, message_id, env_from, status, status_code, spam_status, spam_score, "
+              "delivery_ip) VALUES (?1, ?2, ?3, ?4, ' ' || ?4 || ' ', ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+              "?14, ?15, ?16)")),
+          continue_row(db.prepare(
+              "UPDATE tracking SET final_to = ?2, channel = ?3, "
+              "hops = CASE WHEN instr(hops, ' ' || ?3 || ' ') > 0 THEN hops ELSE hops || ?3 || ' ' END, "
+              "processed = ?4, status = 'queued', status_code = 0, queue_id = coalesce(queue_id, ?5), "
+              "size = coalesce(size, ?6), client_ip = coalesce(client_ip, ?7), "
+              "client_helo = coalesce(client_helo, ?8), message_id = coalesce(message_id, ?9), "
+              "env_from = coalesce(env_from, ?10) WHERE id = ?1")),
+          update_row(db.prepare(
+              "UPDATE tracking SET final_to = ?2, processed = ?3, status = ?4, status_code = ?5, "
+              "delivery_ip = coalesce(?6, delivery_ip), spam_status = coalesce(?7, spam_status), "
+              "spam_score = coalesce(?8, spam_score), queue_id = coalesce(queue_id, ?9), "
+              "size = coalesce(size, ?10), message_id = coalesce(message_id, ?11), "
+              "env_from = coalesce(env_from, ?12) WHERE id = ?1")) {}
+
+    // Opens (creating) the database in WAL mode, with its schema.
+    static std::unique_ptr<Impl> open(const fs::path& path) {
+        sqlite::Connection::Options o;
+        o.create = true;
+        o.create_mode = 0640;
+        auto db = sqlite::Connection::open(path, o);
+        db.exec("PRAGMA journal_mode = WAL");
+        // WAL with NORMAL: a commit is not synced; a power cut may lose the last
+        // batches, a crash of the process loses nothing committed. Tracking is
+        // not mail: this is the bargain that keeps it cheap.
+        db.exec("PRAGMA synchronous = NORMAL");
+        {
+            sqlite::Transaction t(db);
+            db.exec(kSchema);
+            db.exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
+            t.commit();
+        }
+        return std::make_unique<Impl>(std::move(db));
+    }
+
+    void apply(const TrackingUpdate& u) {
+        if (u.enqueue)
+            apply_enqueue(u);
+        else
+            apply_other(u);
+    }
+
+    void apply_enqueue(const TrackingUpdate& u) {
+        std::optional<std::int64_t> id;
+        {
+            sqlite::Statement::Use s(find_enqueued);
+            s->bind(1, u.message_key).bind(2, u.orig_to).bind(3, u.source_channel).bind(4, u.dest_channel);
+            s->bind(5, u.final_to);
+            if (s->step()) id = s->integer(0);
+        }
+        if (!id) return insert_row(u, u.dest_channel);
+        sqlite::Statement::Use s(continue_row);
+        s->bind(1, *id).bind(2, u.final_to).bind(3, u.dest_channel).bind(4, u.when);
+        bind_or_null(*s, 5, u.queue_id);
+        s->bind(6, u.size);
+        bind_or_null(*s, 7, u.client_ip);
+        bind_or_null(*s, 8, u.client_helo);
+        bind_or_null(*s, 9, u.message_id);
+        bind_or_null(*s, 10, u.env_from);
+        s->run();
+    }
+
+    void apply_other(const TrackingUpdate& u) {
+        std::optional<std::int64_t> id;
+        bool current = false;
+        {
+            sqlite::Statement::Use s(find_other);
+            s->bind(1, u.message_key).bind(2, u.orig_to).bind(3, u.source_channel).bind(4, u.final_to);
+            if (s->step()) {
+                id = s->integer(0);
+                current = s->integer(1) != 0;
+            }
+        }
+        if (!id) return insert_row(u, u.source_channel);
+        if (!current) return;  // news from a channel the copy has already left
+        sqlite::Statement::Use s(update_row);
+        s->bind(1, *id).bind(2, u.final_to).bind(3, u.when).bind(4, u.status).bind(5, std::int64_t{u.status_code});
+        bind_or_null(*s, 6, u.delivery_ip);
+        bind_or_null(*s, 7, u.spam_status);
+        bind_or_null(*s, 8, u.spam_score ? score_text(*u.spam_score) : std::string());
+        bind_or_null(*s, 9, u.queue_id);
+        s->bind(10, u.size);
+        bind_or_null(*s, 11, u.message_id);
+        bind_or_null(*s, 12, u.env_from);
+        s->run();
+    }
+
+    void insert_row(const TrackingUpdate& u, const std::string& channel) {
+        sqlite::Statement::Use s(insert);
+        s->bind(1, u.message_key).bind(2, u.orig_to).bind(3, u.final_to).bind(4, channel).bind(5, u.when);
+        bind_or_null(*s, 6, u.queue_id);
+        s->bind(7, u.size);
+        bind_or_null(*s, 8, u.client_ip);
+        bind_or_null(*s, 9, u.client_helo);
+        bind_or_null(*s, 10, u.message_id);
+        bind_or_null(*s, 11, u.env_from);
+        s->bind(12, u.status).bind(13, std::int64_t{u.status_code});
+        bind_or_null(*s, 14, u.spam_status);
+        bind_or_null(*s, 15, u.spam_score ? score_text(*u.spam_score) : std::string());
+        bind_or_null(*s, 16, u.delivery_ip);
+        s->run();
+    }
+};
+
+TrackingDb::TrackingDb(fs::path path, std::function<void(const std::string&)> diagnostic)
+    : path_(std::move(path)), diagnostic_(std::move(diagnostic)) {}
+
+TrackingDb::~TrackingDb() = default;
+
+void TrackingDb::commit() {
+    if (pending_.empty()) return;
+    const auto now = std::chrono::steady_clock::now();
+    try {
+        if (!impl_) {
+            if (now < retry_after_) {
+                pending_.clear();
+                return;
+            }
+            impl_ = Impl::open(path_);
+        }
+        sqlite::Transaction t(impl_->db);
+        for (const auto& u : pending_) impl_->apply(u);
+        t.commit();
+    } catch (const std::exception& e) {
+        // Drop this batch and the connection; try again in a while.
+        impl_.reset();
+        retry_after_ = now + std::chrono::seconds(10);
+        if (diagnostic_ && now >= last_diagnostic_) {
+            diagnostic_("tracking: " + std::to_string(pending_.size()) + " updates lost: " + e.what());
+            last_diagnostic_ = now + std::chrono::minutes(1);
+        }
+    }
+    pending_.clear();
+}
+
+// ---------------------------------------------------------------------------
+// Readers.
+
+std::optional<std::int64_t> parse_tracking_day(std::string_view text) {
+    int y = 0, m = 0, d = 0;
+    char tail = 0;
+    if (text.size() != 10 || std::sscanf(std::string(text).c_str(), "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3)
+        return std::nullopt;
+    if (m < 1 || m > 12 || d < 1 || d > 31) return std::nullopt;
+    std::tm tm{};
+    tm.tm_year = y - 1900;
+    tm.tm_mon = m - 1;
+    tm.tm_mday = d;
+    const std::time_t t = ::timegm(&tm);
+    std::tm back{};
+    ::gmtime_r(&t, &back);
+    if (back.tm_mday != d) return std::nullopt;  // 31 April and the like
+    return static_cast<std::int64_t>(t);
+}
+
+std::vector<TrackingRow> query_tracking(const fs::path& path, const TrackingQuery& q) {
+    auto db = open_existing(path);
+    std::string sql =
+        "SELECT queued, processed, queue_id, size, client_ip, client_helo, message_id, env_from, final_to, "
+        "orig_to, status, status_code, spam_status, spam_score, delivery_ip, channel FROM tracking WHERE 1";
+    std::vector<std::string> texts;
+    std::vector<std::int64_t> numbers;
+    auto text_param = [&](std::string value) {
+        texts.push_back(std::move(value));
+        return "?" + std::to_string(texts.size());
+    };
+    if (q.from) sql += " AND env_from LIKE " + text_param(like_pattern(*q.from)) + " ESCAPE '\\'";
+    if (q.to) {
+        auto p = text_param(like_pattern(*q.to));
+        sql += " AND (final_to LIKE " + p + " ESCAPE '\\' OR orig_to LIKE " + p + " ESCAPE '\\')";
+    }
+    if (q.message_id) {
+        std::string id = *q.message_id;
+        if (id.empty() || id.front() != '<') id = "<" + id + ">";
+        sql += " AND message_key = " + text_param(id);
+    }
+    if (q.queue_id) sql += " AND queue_id = " + text_param(*q.queue_id);
+    if (q.status) sql += " AND status = " + text_param(*q.status);
+    // Numbers after the texts, numbered on from them.
+    if (q.day) {
+        const auto first = texts.size() + 1;
+        sql += " AND queued >= ?" + std::to_string(first) + " AND queued < ?" + std::to_string(first + 1);
+        numbers = {*q.day, *q.day + 86400};
+    }
+    sql += " ORDER BY queued, id";
+    auto s = db.prepare(sql);
+    int index = 1;
+    for (const auto& t : texts) s.bind(index++, t);
+    for (auto n : numbers) s.bind(index++, n);
+    std::vector<TrackingRow> rows;
+    while (s.step()) {
+        TrackingRow r;
+        r.queued = s.integer(0);
+        r.processed = s.integer(1);
+        r.queue_id = s.text(2);
+        r.size = s.integer(3);
+        r.client_ip = s.text(4);
+        r.client_helo = s.text(5);
+        r.message_id = s.text(6);
+        r.env_from = s.text(7);
+        r.final_to = s.text(8);
+        r.orig_to = s.text(9);
+        r.status = s.text(10);
+        r.status_code = static_cast<int>(s.integer(11));
+        r.spam_status = s.text(12);
+        if (!s.is_null(13)) r.spam_score = score_text(std::strtod(std::string(s.text(13)).c_str(), nullptr));
+        r.delivery_ip = s.text(14);
+        r.channel = s.text(15);
+        rows.push_back(std::move(r));
+    }
+    s.reset();
+    return rows;
+}
+
+std::int64_t prune_tracking(const fs::path& path, int days, std::chrono::system_clock::time_point now) {
+    if (!fs::exists(path)) return 0;
+    auto db = open_existing(path);
+    auto s = db.prepare("DELETE FROM tracking WHERE processed < ?1");
+    s.bind(1, seconds_of(now) - std::int64_t{days} * 86400);
+    s.run();
+    s.reset();
+    return db.changes();
+}
+
+}  // namespace imta::core::log
