@@ -24,7 +24,7 @@ namespace {
 // layout changes: an old image is then refused with "run imta cnbuild"
 // instead of being misread.
 constexpr std::string_view image_magic = "IMTAIMG\n";
-constexpr std::uint32_t image_version = 2;
+constexpr std::uint32_t image_version = 3;
 
 // The payload's checksum: catches a damaged or half-copied image. Taken eight
 // bytes at a time in four independent lanes (a byte at a time it cost as much
@@ -177,6 +177,8 @@ Snapshot load_configuration(const fs::path& config_dir, Diagnostics& diags) {
   snap.job_controller = parse_job_controller_cnf(
       read_optional(config_dir / "job_controller.cnf", option_file_read_options(), diags, snap.sources),
       diags);
+  snap.conversions = parse_conversions(
+      read_optional(config_dir / "conversions", conversions_read_options(), diags, snap.sources), diags);
   load_channel_options(config_dir, snap, diags);
 
   // Checks that need more than one file.
@@ -217,6 +219,7 @@ std::string encode_image(const Snapshot& snap) {
   write_image(payload, snap.general);
   write_image(payload, snap.dispatcher);
   write_image(payload, snap.job_controller);
+  write_image(payload, snap.conversions);
 
   // Header: magic, version, payload length, checksum of the payload.
   const std::string& body = payload.bytes();
@@ -263,6 +266,7 @@ Snapshot decode_image(std::string_view bytes) {
   snap.general = read_general_db(in);
   snap.dispatcher = read_dispatcher_config(in);
   snap.job_controller = read_job_controller_config(in);
+  snap.conversions = read_conversions(in);
   if (!in.at_end()) throw ImageError("corrupt configuration image (trailing data)");
   return snap;
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/aliases.hpp"
+#include "config/conversions.hpp"
 #include "config/diagnostics.hpp"
 #include "config/dispatcher_cnf.hpp"
 #include "config/general_db.hpp"
@@ -41,6 +42,7 @@ struct Snapshot {
   GeneralDatabase general;
   DispatcherConfig dispatcher;
   JobControllerConfig job_controller;
+  Conversions conversions;  ///< config/conversions: the conversion channel's commands
   std::string local_domain;  ///< bare alias names belong to this domain
   std::vector<SourceStamp> sources;
 

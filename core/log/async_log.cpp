@@ -11,6 +11,15 @@ namespace {
 /// than letting the queue grow for a whole interval.
 constexpr std::size_t kEagerBatch = 2048;
 
+/// The writer is woken by the first record of a batch: an E record must be in
+/// mail.log before the job controller (another process, told of the file at
+/// the same moment) can write the D record of a fast local delivery. Under
+/// load the batches still form by themselves: records arriving while the
+/// writer writes wait for its next round.
+bool wake_now(std::size_t queued_after_push, std::size_t pushed) {
+  return queued_after_push == pushed || queued_after_push >= kEagerBatch;
+}
+
 }  // namespace
 
 AsyncMailLog::AsyncMailLog(MailLogFileOptions options, std::chrono::milliseconds flush_interval)
@@ -39,7 +48,7 @@ void AsyncMailLog::write(LogRecord record, std::chrono::system_clock::time_point
     std::lock_guard lock(mutex_);
     queue_.push_back({now, std::move(record)});
     ++queued_;
-    eager = queue_.size() >= kEagerBatch;
+    eager = wake_now(queue_.size(), 1);
   }
   if (eager) wake_.notify_one();
 }
@@ -52,7 +61,7 @@ void AsyncMailLog::write(std::vector<LogRecord> records) {
     std::lock_guard lock(mutex_);
     for (auto& r : records) queue_.push_back({now, std::move(r)});
     queued_ += records.size();
-    eager = queue_.size() >= kEagerBatch;
+    eager = wake_now(queue_.size(), records.size());
   }
   if (eager) wake_.notify_one();
 }
@@ -75,9 +84,10 @@ void AsyncMailLog::run() {
   std::vector<Entry> batch;
   std::unique_lock lock(mutex_);
   for (;;) {
-    // Every interval, or earlier for a burst, a flush() or the end.
+    // As soon as something waits (see wake_now), a flush() or the end; the
+    // interval only bounds the wait should a wake-up be missed.
     wake_.wait_for(lock, interval_,
-                   [&] { return stopping_ || queue_.size() >= kEagerBatch || (flush_waiters_ > 0 && done_ < queued_); });
+                   [&] { return stopping_ || !queue_.empty() || (flush_waiters_ > 0 && done_ < queued_); });
     batch.swap(queue_);
     auto fresh = std::move(new_options_);
     new_options_.reset();

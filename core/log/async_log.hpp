@@ -1,7 +1,9 @@
 // mail.log writes taken off the SMTP session's path: callers hand records to
 // a queue (a mutex, no I/O) and one writer thread appends them with
-// MailLogFile at least every `flush_interval` (100 ms by default), at once
-// when many are waiting, and before the destructor returns.
+// MailLogFile as soon as it can: whatever arrived while it was writing the
+// previous batch goes in the next one (so batches grow with the load), and
+// everything is written before the destructor returns. `flush_interval`
+// (100 ms by default) only bounds a sleep.
 //
 // Each record keeps the time it was handed in, not the time it was written.
 // What is still queued when the process dies (a crash, SIGKILL) is lost:

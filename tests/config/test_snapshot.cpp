@@ -52,7 +52,7 @@ TEST_CASE("the default configuration loads without errors", "[snapshot]") {
   auto snap = load_configuration(cfg.dir, d);
   INFO((d.items().empty() ? std::string() : d.items().front().str()));
   REQUIRE(errors_of(d).empty());
-  CHECK(snap.imta_cnf.channels.size() == 9);
+  CHECK(snap.imta_cnf.channels.size() == 10);  // l, 4 tcp_*, process, conversion, pipe, bitbucket, hold
   CHECK(snap.local_domain == "example.test");
   CHECK(snap.mappings.find("ORIG_SEND_ACCESS") != nullptr);
   CHECK(snap.channel_options.count("tcp_local") == 1);
