@@ -240,7 +240,24 @@ std::vector<KeywordSpec> build_table() {
                  "maytls", "musttls", "notls", "maytlsserver", "musttlsserver", "notlsserver", "nosasl",
                  "maysaslserver", "mustsaslserver", "nosaslserver", "switchchannel", "allowswitchchannel",
                  "noswitchchannel", "saslswitchchannel", "tlsswitchchannel", "disconnectbadauthlimit",
-                 "disconnectbadcommandlimit", "sourceblocklimit"});
+                 "disconnectbadcommandlimit", "disconnectrecipientlimit", "disconnectrejectlimit",
+                 "disconnecttransactionlimit", "sourceblocklimit"});
+  // Failure notices (queue/notice.cpp): who gets the postmaster's copy and
+  // how much of the message it returns.
+  t.implemented({"sendpost", "copysendpost", "errsendpost", "nosendpost", "postheadonly", "postheadbody"});
+  // The job controller (queue/job_controller.cpp): how many jobs, in which
+  // pool, when (every message is normal priority so far, so immurgent means
+  // periodic runs only and the other imm* forms mean immediate).
+  t.implemented({"maxjobs", "pool", "threaddepth", "filesperjob", "immediate", "immnormal", "immurgent",
+                 "immnonurgent", "periodic"});
+  // The SMTP client (channels/tcp/smtp_client.cpp): where it connects, TLS
+  // and AUTH as a client.
+  t.implemented({"mx", "nonrandommx", "randommx", "defaultmx", "nomx", "daemon", "port", "interfaceaddress",
+                 "maytlsclient", "musttlsclient", "notlsclient", "maysaslclient", "nosaslclient"});
+  // The return job (queue/return_job.cpp): when messages are warned about
+  // and returned (every message is normal priority so far), and who gets the
+  // postmaster's copy of a delay warning.
+  t.implemented({"notices", "normalnotices", "warnpost", "copywarnpost", "errwarnpost", "nowarnpost"});
   return t.take();
 }
 

@@ -37,7 +37,12 @@ std::string check_clock_time(std::string_view value) {
 
 constexpr unsigned channel_scopes = scope_global | scope_channel;
 
-// Every option is marked not acted on: the job controller is a later issue.
+/// The options the job controller (queue/job_controller.cpp) acts on.
+constexpr OptionSpec acted_on(OptionSpec spec) {
+  spec.implemented = true;
+  return spec;
+}
+
 const OptionSpec job_controller_specs[] = {
     integer("TCP_PORT", 27442, 1, 65535, scope_global,
             "compatibility: imta is notified through run/ (a Unix socket)"),
@@ -47,29 +52,29 @@ const OptionSpec job_controller_specs[] = {
     OptionSpec{.name = "SECRET", .type = OptionType::text,
                .doc = "compatibility: shared secret of TCP_PORT clients (never listed)",
                .scopes = scope_global, .secret = true},
-    integer("DEBUG", 0, std::numeric_limits<std::int64_t>::min(), no_max, scope_global,
-            "debug bitmask for log/job_controller.log"),
+    acted_on(integer("DEBUG", 0, std::numeric_limits<std::int64_t>::min(), no_max, scope_global,
+                     "nonzero: a line per delivery attempt and recipient in imtad's log")),
     integer("MAX_MESSAGES", 100000, 1, no_max, scope_global,
             "most message files kept in the queue cache"),
-    integer("SYNCH_TIME", 300, 10, 86400, scope_global,
-            "seconds between rescans of the queue folders"),
+    acted_on(integer("SYNCH_TIME", 300, 10, 86400, scope_global,
+                     "seconds between rescans of the queue folders")),
     integer("REBUILD_PARALLEL_CHANNEL", 12, 1, 100, scope_global,
             "channels scanned in parallel when the queue cache is rebuilt"),
     OptionSpec{.name = "RETURN_TIME", .type = OptionType::text, .default_text = "00:30",
                .doc = "time of day (HH:MM) of the nightly return job", .scopes = scope_global,
                .check = check_clock_time},
-    integer("JOB_LIMIT", 10, 1, 10000, scope_global | scope_pool,
-            "most jobs running at once in a pool"),
+    acted_on(integer("JOB_LIMIT", 10, 1, 10000, scope_global | scope_pool,
+                     "most jobs running at once in a pool")),
     OptionSpec{.name = "MASTER_COMMAND", .type = OptionType::text,
                .doc = "program that delivers the channel's messages", .scopes = channel_scopes,
                .default_note = "empty, meaning imta's own master for the channel"},
     OptionSpec{.name = "SLAVE_COMMAND", .type = OptionType::text, .default_text = "NULL",
                .doc = "program that polls for the channel's incoming mail (NULL = none)",
                .scopes = channel_scopes},
-    integer("MAX_LIFE_AGE", 3600, 0, no_max, channel_scopes,
-            "seconds a master may keep asking for more work (0 = no limit)"),
-    integer("MAX_LIFE_CONNS", 0, 0, no_max, channel_scopes,
-            "message files a master may ask for before it exits (0 = no limit)"),
+    acted_on(integer("MAX_LIFE_AGE", 3600, 0, no_max, channel_scopes,
+                     "seconds a master may keep asking for more work (0 = no limit)")),
+    acted_on(integer("MAX_LIFE_CONNS", 0, 0, no_max, channel_scopes,
+                     "message files a master may ask for before it exits (0 = no limit)")),
     integer("ANON_HOST", 0, 0, 1, channel_scopes,
             "1 = hide host names in the job controller's records"),
 };

@@ -46,10 +46,18 @@ int run_cnbuild(const CommandContext& context, const std::vector<std::string>& a
 int run_test(const CommandContext& context, const std::vector<std::string>& args);
 int run_qm(const CommandContext& context, const std::vector<std::string>& args);
 int run_user(const CommandContext& context, const std::vector<std::string>& args);
+int run_program(const CommandContext& context, const std::vector<std::string>& args);
 int run_start(const CommandContext& context, const std::vector<std::string>& args);
 int run_stop(const CommandContext& context, const std::vector<std::string>& args);
 int run_restart(const CommandContext& context, const std::vector<std::string>& args);
 int run_reload(const CommandContext& context, const std::vector<std::string>& args);
 int run_process(const CommandContext& context, const std::vector<std::string>& args);
+int run_submit(const CommandContext& context, const std::vector<std::string>& args);
+int run_run(const CommandContext& context, const std::vector<std::string>& args);
+int run_cache(const CommandContext& context, const std::vector<std::string>& args);
+int run_track(const CommandContext& context, const std::vector<std::string>& args);
+int run_counters(const CommandContext& context, const std::vector<std::string>& args);
+int run_purge(const CommandContext& context, const std::vector<std::string>& args);
+int run_return(const CommandContext& context, const std::vector<std::string>& args);
 
 }  // namespace imta::tools

@@ -22,13 +22,21 @@ constexpr Subcommand subcommands[] = {
     {"init", run_init, "create a new instance: imta init DIR [--domain D] [--hostname H]"},
     {"cnbuild", run_cnbuild, "check every configuration file and compile config/imta.image"},
     {"test", run_test, "test rewriting (-rewrite), mappings (-mapping) and patterns (-match)"},
-    {"start", run_start, "start imtad (the dispatcher; the job controller with issue 5)"},
+    {"start", run_start, "start imtad (the dispatcher and the job controller)"},
     {"stop", run_stop, "stop imtad gracefully (sessions get time to finish)"},
     {"restart", run_restart, "stop, then start imtad"},
     {"reload", run_reload, "make imtad load the compiled configuration again (after cnbuild)"},
     {"process", run_process, "show the running imtad processes, uptime and connections"},
+    {"submit", run_submit, "ask the job controller to run a channel (every channel) now"},
+    {"run", run_run, "deliver a channel's queued files in the foreground, ignoring backoff"},
+    {"cache", run_cache, "the job controller's queue cache: -view [CHANNEL], -sync"},
     {"user", run_user, "local users (mailboxes and SMTP AUTH): add, delete, list, passwd"},
-    {"qm", run_qm, "queue manager: directory, summarize, read, history, delete, hold, release, clean"},
+    {"program", run_program, "programs of the pipe channel: -a NAME -p PATH, -c, -d NAME, -l"},
+    {"qm", run_qm, "queue manager: directory, summarize, read, history, delete, hold, release, clean, jobs"},
+    {"track", run_track, "what happened to messages: one line per message and recipient"},
+    {"counters", run_counters, "per-channel message counters: -show [CHANNEL], -clear"},
+    {"return", run_return, "the return job now: delay warnings, returns: [--dry-run] [--at TIME]"},
+    {"purge", run_purge, "remove old versions of per-program log files: [-num=N|-day=N|-hour=N]"},
 };
 
 void usage(std::ostream& out) {

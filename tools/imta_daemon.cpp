@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "queue/job_control.hpp"
 #include "tools/command_line.hpp"
 
 namespace imta::tools {
@@ -139,6 +140,18 @@ int process(const core::Instance& instance) {
       std::string n = "?";
       conns >> n;
       std::cout << "  connections " << n << " ;" << listening;
+    }
+    if (name == "job_controller") {
+      // Its control socket answers with the cache size and the running jobs.
+      auto answer = queue::ask_job_controller(instance.run_dir(), "jobs");
+      std::size_t jobs = 0;
+      std::string cached = "?";
+      if (answer) {
+        auto lines = queue::answer_lines(*answer);
+        if (lines.front().size() > 2) cached = lines.front()[2];
+        jobs = lines.size() - 1;
+      }
+      std::cout << "  jobs " << (answer ? std::to_string(jobs) : "?") << " ; cached files " << cached;
     }
     std::cout << "\n";
   }

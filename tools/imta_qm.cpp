@@ -276,6 +276,8 @@ constexpr QmSubcommand qm_subcommands[] = {
     {"hold", qm::qm_hold, "ID...|-|-all [-channel=C]"},
     {"release", qm::qm_release, "ID...|-|-all [-channel=C]"},
     {"clean", qm::qm_clean, "[CHANNEL] [-from=S] [-to=S] [-subject=S] [-content=S] -hold|-delete [-min_length=N]"},
+    {"jobs", qm::qm_jobs, "the delivery jobs running under the job controller"},
+    {"return", qm::qm_return, "ID...|- [-channel=C]  (back to the sender, as a failure notice)"},
 };
 
 void qm_usage(std::ostream& out) {
@@ -300,7 +302,7 @@ int run_qm(const CommandContext& context, const std::vector<std::string>& args) 
   for (const auto& s : qm_subcommands)
     if (args[0] == s.name) return s.run(context, std::vector<std::string>(args.begin() + 1, args.end()));
   throw UsageError("unknown subcommand \"" + args[0] + "\" (directory, list, summarize, read, history, "
-                   "delete, hold, release, clean)");
+                   "delete, hold, release, clean, jobs)");
 }
 
 }  // namespace imta::tools

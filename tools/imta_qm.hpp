@@ -107,6 +107,8 @@ int qm_delete(const CommandContext& context, const std::vector<std::string>& arg
 int qm_hold(const CommandContext& context, const std::vector<std::string>& args);
 int qm_release(const CommandContext& context, const std::vector<std::string>& args);
 int qm_clean(const CommandContext& context, const std::vector<std::string>& args);
+int qm_jobs(const CommandContext& context, const std::vector<std::string>& args);  // imta_delivery.cpp
+int qm_return(const CommandContext& context, const std::vector<std::string>& args);  // imta_qm_return.cpp
 
 /// The IDs of `read`/`history`/`delete`/...: words as given, `-` replaced by
 /// the words of standard input, duplicates dropped, paths cut to their file

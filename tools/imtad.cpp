@@ -1,27 +1,32 @@
-// imtad -- the MTA daemon. The watcher process starts the dispatcher as a
-// child process (the job controller joins it with issue 5), restarts a child
-// that dies, forwards SIGHUP (reload) and SIGTERM (graceful stop).
+// imtad -- the MTA daemon. The watcher process starts the dispatcher and the
+// job controller as child processes, independent of each other, restarts a
+// child that dies, forwards SIGHUP (reload) and SIGTERM (graceful stop).
 //
 //   imtad [--root DIR] [--foreground]
 //
 // In the foreground it logs to stderr; otherwise it detaches and logs to
 // log/imtad.log. Either way it writes run/imtad.pid, run/<child>.pid, and
-// the dispatcher writes run/dispatcher.status (the addresses it listens on).
+// the dispatcher writes run/dispatcher.status (the addresses it listens on);
+// the job controller listens on run/job_controller.sock (enqueue
+// notifications) and run/job_controller.ctl (imta cache, imta qm jobs).
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <mutex>
 
+#include "channels/masters.hpp"
 #include "channels/tcp/smtp_server.hpp"
 #include "config/snapshot.hpp"
 #include "core/atomic_file.hpp"
 #include "core/instance.hpp"
 #include "dispatcher/dispatcher.hpp"
 #include "dispatcher/watcher.hpp"
+#include "queue/job_daemon.hpp"
 
 namespace {
 
@@ -79,6 +84,16 @@ int run_dispatcher(const core::Instance& instance) {
   }
 }
 
+/// The job controller: the queue cache and the delivery jobs, with the
+/// masters of every channel this build has.
+int run_job_controller(const core::Instance& instance) {
+  queue::JobDaemonOptions options;
+  options.instance = instance;
+  options.factory = channels::master_factory();
+  options.log = log_line;
+  return queue::run_job_daemon(options);
+}
+
 /// Detaches from the terminal: a new session, stdio to the log file.
 bool daemonize(const core::Instance& instance) {
   pid_t pid = ::fork();
@@ -112,7 +127,12 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  auto instance = core::Instance::locate(root);
+  auto located = core::Instance::locate(root);
+  // Absolute, so the paths in log entries and notifications mean the same
+  // to every process, whatever its working directory.
+  std::error_code ec;
+  auto absolute = std::filesystem::absolute(located.root(), ec);
+  const core::Instance instance(ec ? located.root() : absolute.lexically_normal());
   if (auto problem = instance.problem(); !problem.empty()) {
     std::cerr << "imtad: " << problem << "\n";
     return 1;
@@ -137,6 +157,7 @@ int main(int argc, char** argv) {
   dispatcher::WatcherOptions options;
   options.run_dir = instance.run_dir();
   options.log = log_line;
-  std::vector<dispatcher::ChildRole> roles{{"dispatcher", [&instance] { return run_dispatcher(instance); }}};
+  std::vector<dispatcher::ChildRole> roles{{"dispatcher", [&instance] { return run_dispatcher(instance); }},
+                                           {"job_controller", [&instance] { return run_job_controller(instance); }}};
   return dispatcher::run_watcher(roles, options);
 }

@@ -383,8 +383,8 @@ TEST_CASE("keywords not yet acted on get one warning each, with a count", "[imta
   auto cnf = parse(
       ".  $U@x\n\n"
       "defaults deferred rules\n\n"
-      "l maxjobs 2\nlocal.test\n\n"
-      "tcp_a maxjobs 3 deferred bangoverpercent\na.test\n",
+      "l urgentblocklimit 2\nlocal.test\n\n"
+      "tcp_a urgentblocklimit 3 deferred bangoverpercent\na.test\n",
       diags);
   REQUIRE(diags.ok());
   Diagnostics warn;
@@ -396,7 +396,7 @@ TEST_CASE("keywords not yet acted on get one warning each, with a count", "[imta
         "imta.cnf:3: warning: keyword \"deferred\" is recognised but not yet acted on by this "
         "version (2 uses)");
   CHECK(all[1] ==
-        "imta.cnf:5: warning: keyword \"maxjobs\" is recognised but not yet acted on by this "
+        "imta.cnf:5: warning: keyword \"urgentblocklimit\" is recognised but not yet acted on by this "
         "version (2 uses)");
 }
 
