@@ -44,32 +44,32 @@ std::string check_domain(std::string_view value) {
   return {};
 }
 
-// Every option is marked not acted on: the dispatcher itself is a later issue.
+// Options the dispatcher and the SMTP server act on are marked acted_on.
 const OptionSpec dispatcher_specs[] = {
-    OptionSpec{.name = "PORT", .type = OptionType::list, .max = 32,
+    acted_on(OptionSpec{.name = "PORT", .type = OptionType::list, .max = 32,
                .doc = "TCP ports the service listens on", .scopes = scope_service,
-               .check = check_port, .default_note = "none; every service must have one"},
-    OptionSpec{.name = "TLS_PORT", .type = OptionType::list, .max = 32,
+               .check = check_port, .default_note = "none; every service must have one"}),
+    acted_on(OptionSpec{.name = "TLS_PORT", .type = OptionType::list, .max = 32,
                .doc = "those of PORT served with implicit TLS (e.g. 465)",
-               .scopes = scope_service, .check = check_port},
-    OptionSpec{.name = "INTERFACE_ADDRESS", .type = OptionType::text,
+               .scopes = scope_service, .check = check_port}),
+    acted_on(OptionSpec{.name = "INTERFACE_ADDRESS", .type = OptionType::text,
                .doc = "IPv4 or IPv6 address to listen on (empty or ANY = every address)",
-               .scopes = anywhere, .check = check_interface_address},
-    OptionSpec{.name = "PARAMETER", .type = OptionType::text, .default_text = "CHANNEL=tcp_local",
+               .scopes = anywhere, .check = check_interface_address}),
+    acted_on(OptionSpec{.name = "PARAMETER", .type = OptionType::text, .default_text = "CHANNEL=tcp_local",
                .doc = "CHANNEL=name: the channel whose SMTP server runs the sessions",
-               .scopes = anywhere, .check = check_parameter},
-    integer("WORKER_THREADS", 4, 1, 1024,
-            "threads serving sessions, each with its own event loop"),
+               .scopes = anywhere, .check = check_parameter}),
+    acted_on(integer("WORKER_THREADS", 4, 1, 1024,
+            "threads serving sessions, each with its own event loop")),
     OptionSpec{.name = "MAX_PROCS", .type = OptionType::integer, .min = 1, .max = 1024,
                .doc = "Sun name of WORKER_THREADS", .scopes = anywhere,
                .synonym_of = "WORKER_THREADS"},
     integer("MIN_PROCS", 0, 0, 1024, "compatibility: every worker thread starts at once"),
     integer("MIN_CONNS", 5, 1, 1000000,
             "compatibility: sessions always go to the least loaded thread"),
-    integer("MAX_CONNS", 1000, 1, 1000000, "most sessions one worker thread serves at once"),
-    OptionSpec{.name = "BACKLOG", .type = OptionType::integer, .min = 5, .max = 65535,
+    acted_on(integer("MAX_CONNS", 1000, 1, 1000000, "most sessions one worker thread serves at once")),
+    acted_on(OptionSpec{.name = "BACKLOG", .type = OptionType::integer, .min = 5, .max = 65535,
                .doc = "listen() backlog", .scopes = anywhere,
-               .default_note = "MAX_CONNS times WORKER_THREADS, within 5 to 65535"},
+               .default_note = "MAX_CONNS times WORKER_THREADS, within 5 to 65535"}),
     integer("MAX_HANDOFFS", 5, 1, 10000, "most accepted sockets waiting for a worker at once"),
     integer("MAX_LIFE_TIME", 0, 0, no_max, "seconds before a worker is retired (0 = never)"),
     integer("MAX_LIFE_CONNS", 0, 0, no_max, "sessions before a worker is retired (0 = never)"),
@@ -92,8 +92,8 @@ const OptionSpec dispatcher_specs[] = {
                .default_note = "empty, meaning log/dispatcher.log"},
     acted_on(integer("COMMAND_TIMEOUT", 300, 1, 86400, "seconds to wait for the client's next command")),
     acted_on(integer("DATA_TIMEOUT", 180, 1, 86400, "seconds to wait for the next piece of DATA/BDAT")),
-    integer("DOT_TIMEOUT", 600, 1, 86400,
-            "seconds the server may take between the final dot and its reply"),
+    acted_on(integer("DOT_TIMEOUT", 600, 1, 86400,
+                     "seconds from DATA (or the first BDAT) to the end of the message data")),
 };
 
 const OptionRegistry registry{RegistryKind::dispatcher, "dispatcher option", dispatcher_specs};

@@ -60,7 +60,7 @@ const OptionSpec job_controller_specs[] = {
                      "seconds between rescans of the queue folders")),
     integer("REBUILD_PARALLEL_CHANNEL", 12, 1, 100, scope_global,
             "channels scanned in parallel when the queue cache is rebuilt"),
-    OptionSpec{.name = "RETURN_TIME", .type = OptionType::text, .default_text = "00:30",
+    OptionSpec{.name = "RETURN_TIME", .type = OptionType::text, .default_text = "00:30", .implemented = true,
                .doc = "time of day (HH:MM) of the nightly return job", .scopes = scope_global,
                .check = check_clock_time},
     acted_on(integer("JOB_LIMIT", 10, 1, 10000, scope_global | scope_pool,

@@ -74,7 +74,7 @@ const OptionSpec option_dat_specs[] = {
     flag("LOG_JSON", 0, true, "1 = write log records as JSON Lines (one object per record)"),
     flag("LOG_TRACKING", 1, true,
          "1 = keep db/tracking.sqlite, one row per message and recipient (imta track)"),
-    integer("LOG_TRACKING_DAYS", 30, 1, 3650, false,
+    integer("LOG_TRACKING_DAYS", 30, 1, 3650, true,
             "days the return job keeps a tracking row after its last event"),
     flag("LOG_COUNTERS", 1, true, "1 = keep per-channel counters in db/counters.sqlite"),
     // ---- sizes, returns, notifications ----
@@ -110,7 +110,7 @@ const OptionSpec option_dat_specs[] = {
             "seconds to wait for each DNS server's answer, per try"),
     integer("MIN_CLEAN_MATCH_LENGTH", 8, 1, 1024, true,
             "shortest match string imta qm clean accepts"),
-    integer("DAILY_CLEANUP_TIMEOUT", 3600, 1, 86400, false,
+    integer("DAILY_CLEANUP_TIMEOUT", 3600, 1, 86400, true,
             "seconds bin/daily_cleanup may run before the return job kills it"),
     // ---- accepted for compatibility, never acted on ----
     integer("USE_REVERSE_DATABASE", 5, 0, 31, false,

@@ -28,6 +28,7 @@
 #include "queue/fd.hpp"
 #include "queue/job_control.hpp"
 #include "queue/job_controller.hpp"
+#include "queue/nightly_job.hpp"
 #include "queue/notify.hpp"
 
 namespace imta::queue {
@@ -220,6 +221,12 @@ int run_job_daemon(const JobDaemonOptions& options) {
   {
     Rescanner rescanner(
         controller, [&current] { return current.load()->job_controller.synch_time; }, log);
+    NightlyJob nightly({.instance = instance,
+                        .store = &store,
+                        .log = &mail_log,
+                        .notifier = &notifier,
+                        .snapshot = [&current] { return current.load(); },
+                        .log_line = log});
     for (bool stop = false; !stop;) {
       int timeout_ms = 1000;
       if (auto due = controller.next_due_ms())

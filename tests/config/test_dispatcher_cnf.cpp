@@ -186,13 +186,14 @@ TEST_CASE("dispatcher.cnf: a service's channel must exist in imta.cnf", "[dispat
 
 TEST_CASE("dispatcher.cnf: options not acted on yet are reported at their lines", "[dispatcher_cnf]") {
   Diagnostics diags;
-  auto config = parse("MAX_CONNS=10\n[SERVICE=SMTP]\nPORT=25\n", diags);
+  // MAX_CONNS and PORT are acted on; MAX_LIFE_TIME and IDENT are not (yet).
+  auto config = parse("MAX_CONNS=10\nMAX_LIFE_TIME=60\n[SERVICE=SMTP]\nPORT=25\nIDENT=1\n", diags);
   REQUIRE(diags.items().empty());
   warn_unimplemented(config, diags);
   CHECK(messages(diags) ==
         std::vector<std::string>{
-            "dispatcher.cnf:1: warning: MAX_CONNS is accepted but not acted on yet by this version of imta",
-            "dispatcher.cnf:3: warning: PORT is accepted but not acted on yet by this version of imta"});
+            "dispatcher.cnf:2: warning: MAX_LIFE_TIME is accepted but not acted on yet by this version of imta",
+            "dispatcher.cnf:5: warning: IDENT is accepted but not acted on yet by this version of imta"});
 }
 
 TEST_CASE("dispatcher.cnf: the embedded default parses and listens on loopback", "[dispatcher_cnf]") {
