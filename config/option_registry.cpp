@@ -51,6 +51,11 @@ std::string check_maildir_template(std::string_view value) {
   return has_user ? "" : "no $U: every user would share one mailbox";
 }
 
+std::string check_queue_sync(std::string_view value) {
+  if (value == "syncfs" || value == "fdatasync" || value == "file") return "";
+  return "expected syncfs, fdatasync or file";
+}
+
 const OptionSpec option_dat_specs[] = {
     // ---- logging (mail.log_current) ----
     integer("LOG_CONNECTION", 0, 0, 255, true,
@@ -112,6 +117,8 @@ const OptionSpec option_dat_specs[] = {
             "shortest match string imta qm clean accepts"),
     integer("DAILY_CLEANUP_TIMEOUT", 3600, 1, 86400, true,
             "seconds bin/daily_cleanup may run before the return job kills it"),
+    text("QUEUE_SYNC", "syncfs", check_queue_sync, true,
+         "how imtad's SMTP server makes messages durable: syncfs, fdatasync or file"),
     // ---- accepted for compatibility, never acted on ----
     integer("USE_REVERSE_DATABASE", 5, 0, 31, false,
             "reverse database bitmask (no reverse database yet)"),

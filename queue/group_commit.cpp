@@ -1,10 +1,10 @@
 #include "queue/group_commit.hpp"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <utility>
 
@@ -17,6 +17,9 @@ std::error_code last_error() { return {errno, std::system_category()}; }
 }  // namespace
 
 /// A few threads that run fdatasync/fsync calls of one barrier side by side.
+/// Items are handed out by an atomic counter; the lock is taken only to
+/// start and end a barrier, so a batch of n files costs a few wake-ups, not
+/// n lock hand-overs.
 class SyncPool {
  public:
   struct Item {
@@ -41,14 +44,21 @@ class SyncPool {
   /// Runs every item (the calling thread takes part); the first error.
   std::error_code run(const std::vector<Item>& items) {
     if (items.empty()) return {};
+    {
+      std::lock_guard lock(mutex_);
+      items_ = &items;
+      next_.store(0, std::memory_order_relaxed);
+      done_.store(0, std::memory_order_relaxed);
+      error_ = {};
+      ++generation_;
+    }
+    // Only as many helpers as there are items for (the caller takes one).
+    const auto wanted = std::min<std::size_t>(items.size() - 1, threads_.size());
+    for (std::size_t i = 0; i < wanted; ++i) wake_.notify_one();
+    work(items);
     std::unique_lock lock(mutex_);
-    items_ = &items;
-    next_ = done_ = 0;
-    error_ = {};
-    ++generation_;
-    wake_.notify_all();
-    drain(lock);
-    finished_.wait(lock, [&] { return done_ == items.size(); });
+    // Every helper that joined has left, so none touches `items` after this.
+    finished_.wait(lock, [&] { return done_.load(std::memory_order_acquire) == items.size() && active_ == 0; });
     items_ = nullptr;
     return error_;
   }
@@ -58,22 +68,33 @@ class SyncPool {
     std::uint64_t seen = 0;
     std::unique_lock lock(mutex_);
     while (true) {
-      wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+      wake_.wait(lock, [&] { return stopping_ || (generation_ != seen && items_); });
       if (stopping_) return;
       seen = generation_;
-      drain(lock);
+      const auto* items = items_;
+      ++active_;
+      lock.unlock();
+      work(*items);
+      lock.lock();
+      if (--active_ == 0) finished_.notify_all();
     }
   }
-  /// Takes items until none is left; called with the lock held.
-  void drain(std::unique_lock<std::mutex>& lock) {
-    while (items_ && next_ < items_->size()) {
-      const Item item = (*items_)[next_++];
-      lock.unlock();
+  /// Takes items until none is left.
+  void work(const std::vector<Item>& items) {
+    for (;;) {
+      const std::size_t i = next_.fetch_add(1, std::memory_order_relaxed);
+      if (i >= items.size()) return;
+      const Item item = items[i];
       const int rc = item.folder ? ::fsync(item.fd) : ::fdatasync(item.fd);
-      const std::error_code e = rc == 0 ? std::error_code{} : last_error();
-      lock.lock();
-      if (e && !error_) error_ = e;
-      if (++done_ == items_->size()) finished_.notify_all();
+      if (rc != 0) {
+        const std::error_code e = last_error();
+        std::lock_guard lock(mutex_);
+        if (!error_) error_ = e;
+      }
+      if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == items.size()) {
+        std::lock_guard lock(mutex_);
+        finished_.notify_all();
+      }
     }
   }
 
@@ -81,8 +102,9 @@ class SyncPool {
   std::condition_variable wake_;
   std::condition_variable finished_;
   const std::vector<Item>* items_ = nullptr;
-  std::size_t next_ = 0;
-  std::size_t done_ = 0;
+  std::atomic<std::size_t> next_{0};
+  std::atomic<std::size_t> done_{0};
+  unsigned active_ = 0;  ///< helpers inside work() for the current barrier
   std::uint64_t generation_ = 0;
   bool stopping_ = false;
   std::error_code error_;
@@ -145,26 +167,19 @@ std::error_code GroupCommit::barrier(const std::vector<Request>& batch) const {
   // Every file's fdatasync and one fsync per distinct folder, all at once
   // from a few threads: the kernel merges concurrent journal commits and
   // cache flushes, where one call after the other pays for each.
+  // Folders by descriptor: the store keeps one open descriptor per folder
+  // and hands out that one, so equal folders have equal descriptors (a
+  // folder reopened meanwhile is merely synced twice).
   std::vector<SyncPool::Item> items;
-  std::vector<std::pair<dev_t, ino_t>> seen;
-  std::error_code result;
+  std::vector<int> folders;
   for (const auto& r : batch) {
     if (!r.barrier) continue;
     for (int fd : r.files) items.push_back({fd, false});
-    for (int fd : r.folders) {
-      struct stat st {};
-      if (::fstat(fd, &st) != 0) {
-        if (!result) result = last_error();
-        continue;
-      }
-      std::pair key{st.st_dev, st.st_ino};
-      if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
-      seen.push_back(key);
-      items.push_back({fd, true});
-    }
+    for (int fd : r.folders)
+      if (std::find(folders.begin(), folders.end(), fd) == folders.end()) folders.push_back(fd);
   }
-  auto synced = pool_->run(items);
-  return result ? result : synced;
+  for (int fd : folders) items.push_back({fd, true});
+  return pool_->run(items);
 }
 
 }  // namespace imta::queue

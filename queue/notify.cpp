@@ -1,1 +1,122 @@
-// PLACEHOLDER: lands with issue 5 (see notify.hpp).
+// Enqueue notifications to the job controller; see notify.hpp.
+//
+// The sender keeps one unbound, non-blocking datagram socket and names the
+// controller's socket on every send (sendto), so a controller that restarts
+// and binds its socket anew is reached without the sender noticing. A full
+// receive queue (EAGAIN), a missing socket (ENOENT) or nobody listening
+// (ECONNREFUSED) all mean the same thing to the sender: the datagram is
+// dropped and the controller's periodic rescan finds the file instead.
+#include "queue/notify.hpp"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+
+namespace imta::queue {
+
+namespace {
+
+/// A datagram stays well below the default socket buffers (net.core.
+/// wmem_default is ~208 KiB); a commit of very many files is split.
+constexpr std::size_t kMaxDatagram = 16 * 1024;
+
+bool fill_address(const std::filesystem::path& path, sockaddr_un& address, socklen_t& length) {
+  const std::string& text = path.native();
+  std::memset(&address, 0, sizeof address);
+  address.sun_family = AF_UNIX;
+  if (text.empty() || text.size() >= sizeof address.sun_path) return false;  // cannot be named
+  std::memcpy(address.sun_path, text.data(), text.size());
+  length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + text.size() + 1);
+  return true;
+}
+
+}  // namespace
+
+std::filesystem::path notify_socket_path(const std::filesystem::path& run_dir) {
+  return run_dir / "job_controller.sock";
+}
+
+EnqueueNotifier::EnqueueNotifier(std::filesystem::path socket_path) : path_(std::move(socket_path)) {
+  fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);  // -1: every send is a no-op
+}
+
+EnqueueNotifier::~EnqueueNotifier() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+namespace {
+
+bool send_datagram(int fd, const std::filesystem::path& path, std::string_view bytes) {
+  if (fd < 0 || bytes.empty()) return false;
+  sockaddr_un address{};
+  socklen_t length = 0;
+  if (!fill_address(path, address, length)) return false;
+  for (;;) {
+    ssize_t n = ::sendto(fd, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
+                         reinterpret_cast<const sockaddr*>(&address), length);
+    if (n >= 0) return true;
+    if (errno != EINTR) return false;
+  }
+}
+
+}  // namespace
+
+bool EnqueueNotifier::enqueued(const std::vector<QueuePath>& files) {
+  std::string datagram;
+  bool all_sent = true;
+  for (const auto& f : files) {
+    std::string line = f.channel + '\t' + f.path.native() + '\n';
+    if (!datagram.empty() && datagram.size() + line.size() > kMaxDatagram) {
+      all_sent = send_datagram(fd_, path_, datagram) && all_sent;
+      datagram.clear();
+    }
+    datagram += line;
+  }
+  if (!datagram.empty()) all_sent = send_datagram(fd_, path_, datagram) && all_sent;
+  return all_sent && !files.empty();
+}
+
+bool EnqueueNotifier::submit(const std::string& channel) {
+  std::string line = channel.empty() ? std::string("submit\n") : "submit " + channel + '\n';
+  return send_datagram(fd_, path_, line);
+}
+
+std::vector<Notification> parse_notifications(std::string_view datagram) {
+  std::vector<Notification> out;
+  while (!datagram.empty()) {
+    auto end = datagram.find('\n');
+    std::string_view line = datagram.substr(0, end);
+    datagram = end == std::string_view::npos ? std::string_view() : datagram.substr(end + 1);
+    if (line.empty() || line.find('\0') != std::string_view::npos) continue;
+    if (auto tab = line.find('\t'); tab != std::string_view::npos) {
+      std::string_view channel = line.substr(0, tab);
+      std::string_view path = line.substr(tab + 1);
+      if (channel.empty() || path.empty() || path.find('\t') != std::string_view::npos ||
+          channel.find(' ') != std::string_view::npos)
+        continue;
+      Notification n;
+      n.kind = Notification::Kind::enqueued;
+      n.channel = std::string(channel);
+      n.path = std::filesystem::path(std::string(path));
+      out.push_back(std::move(n));
+      continue;
+    }
+    constexpr std::string_view kSubmit = "submit";
+    if (!line.starts_with(kSubmit)) continue;
+    std::string_view rest = line.substr(kSubmit.size());
+    if (!rest.empty() && rest.front() != ' ') continue;  // "submitx": not ours
+    if (!rest.empty()) rest.remove_prefix(1);
+    if (rest.find(' ') != std::string_view::npos) continue;
+    Notification n;
+    n.kind = Notification::Kind::submit;
+    n.channel = std::string(rest);
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
+}  // namespace imta::queue

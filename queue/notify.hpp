@@ -23,11 +23,14 @@ class EnqueueNotifier {
   ~EnqueueNotifier();
   EnqueueNotifier(const EnqueueNotifier&) = delete;
   EnqueueNotifier& operator=(const EnqueueNotifier&) = delete;
-  /// Files just committed (one datagram).
-  void enqueued(const std::vector<QueuePath>& files);
+  /// Files just committed (one datagram; more only for very many files).
+  /// True when the datagram went out (false: nobody listens, the
+  /// controller's queue is full, ...); callers may ignore it.
+  bool enqueued(const std::vector<QueuePath>& files);
   /// Asks the controller to run `channel` now, ignoring nothing (`imta
-  /// submit CHANNEL`; empty = every channel): the line "submit <channel>".
-  void submit(const std::string& channel);
+  /// submit CHANNEL`, ETRN; empty = every channel): the line "submit <channel>".
+  /// True when the datagram went out.
+  bool submit(const std::string& channel);
 
  private:
   std::filesystem::path path_;
@@ -40,7 +43,8 @@ struct Notification {
   std::string channel;
   std::filesystem::path path;  ///< enqueued only
 };
-/// Parses a datagram (pure); malformed lines are skipped.
+/// Parses a datagram (pure); malformed lines are skipped. A line with a TAB
+/// is an enqueued file; "submit" or "submit <channel>" is a submit request.
 std::vector<Notification> parse_notifications(std::string_view datagram);
 
 }  // namespace imta::queue

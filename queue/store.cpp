@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -13,6 +15,7 @@
 #include <mutex>
 #include <map>
 #include <set>
+#include <unordered_map>
 
 #include "queue/fd.hpp"
 #include "queue/file_io.hpp"
@@ -97,6 +100,46 @@ std::vector<std::string> channel_folders(const fs::path& root) {
   return names;
 }
 
+/// writev(2) until everything is written; false with errno set.
+bool writev_all(int fd, std::initializer_list<std::string_view> parts) {
+  iovec iov[4];
+  int count = 0;
+  for (auto part : parts)
+    if (!part.empty() && count < 4) iov[count++] = {const_cast<char*>(part.data()), part.size()};
+  iovec* next = iov;
+  while (count > 0) {
+    ssize_t n = ::writev(fd, next, count);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    auto done = static_cast<std::size_t>(n);
+    while (count > 0 && done >= next->iov_len) {
+      done -= next->iov_len;
+      ++next;
+      --count;
+    }
+    if (count > 0) {
+      next->iov_base = static_cast<char*>(next->iov_base) + done;
+      next->iov_len -= done;
+    }
+  }
+  return true;
+}
+
+/// A folder descriptor shared by the store's cache of enqueue folders and
+/// the copies being written into it.
+class SharedFolder {
+ public:
+  SharedFolder() = default;
+  explicit SharedFolder(std::shared_ptr<const Fd> fd) : fd_(std::move(fd)) {}
+  int get() const { return fd_ ? fd_->get() : -1; }
+  explicit operator bool() const { return fd_ && *fd_; }
+
+ private:
+  std::shared_ptr<const Fd> fd_;
+};
+
 bool is_folder_entry(const dirent* ent, int dirfd) {
   if (ent->d_type == DT_DIR) return true;
   if (ent->d_type != DT_UNKNOWN) return false;
@@ -128,7 +171,55 @@ struct StoreCore {
   Fd root_fd;                              // the file system syncfs covers
   std::unique_ptr<GroupCommit> committer;  // destroyed before root_fd
 
-  explicit StoreCore(StoreOptions o) : options(std::move(o)) {}
+  explicit StoreCore(StoreOptions o) : options(std::move(o)) {
+    if (!options.unnamed_temporaries) unnamed_files.store(false);
+  }
+
+  /// The folders enqueue writes into, kept open: a message would otherwise
+  /// pay a mkdir, an open and a close of its folder. A folder removed
+  /// behind our back is dead (nothing can be created in it: ENOENT), so
+  /// begin() forgets it and opens it anew; no file is ever lost in it.
+  std::mutex folders_mutex;
+  std::unordered_map<std::string, std::shared_ptr<const Fd>> folders;
+
+  /// The open folder of a copy of `channel` (made when missing).
+  SharedFolder enqueue_folder(std::string_view channel, const fs::path& folder, std::error_code& error) {
+    {
+      std::lock_guard lock(folders_mutex);
+      if (auto it = folders.find(folder.native()); it != folders.end()) return SharedFolder(it->second);
+    }
+    // The channel folder, then its subfolder (never the queue folder itself:
+    // a missing queue/ is an error, not something to invent).
+    if (auto e = make_folder(options.root / std::string(channel))) {
+      error = e;
+      return {};
+    }
+    if (subdirs(channel) > 0)
+      if (auto e = make_folder(folder)) {
+        error = e;
+        return {};
+      }
+    auto fd = std::make_shared<const Fd>(open_folder(folder));
+    if (!*fd) {
+      error = errno_code();
+      return {};
+    }
+    std::lock_guard lock(folders_mutex);
+    auto [it, added] = folders.try_emplace(folder.native(), std::move(fd));
+    return SharedFolder(it->second);
+  }
+  void forget_folder(const fs::path& folder) {
+    std::lock_guard lock(folders_mutex);
+    folders.erase(folder.native());
+  }
+
+  /// Whether copies start as unnamed files (O_TMPFILE) that get their name
+  /// with one link at commit: a create and a rename each insert a folder
+  /// entry (the rename also removes one); this inserts one and the scan
+  /// never sees a temporary. Needs /proc (the link goes through
+  /// /proc/self/fd) and a file system that has O_TMPFILE; switched off for
+  /// good on the first refusal, and named temporaries are used instead.
+  std::atomic<bool> unnamed_files{::access("/proc/self/fd", X_OK) == 0};
 
   /// The commit thread, started on first use; nullptr (errno set) if the
   /// queue folder cannot be opened.
@@ -221,14 +312,26 @@ namespace {
 struct CopyFile {
   std::string channel;
   fs::path folder;
-  Fd dir;
+  SharedFolder dir;
   Fd file;
   std::string temp_name;
+  bool unnamed = false;  ///< an O_TMPFILE file: no temporary name, linked at commit
   QueueFileName name;
+  /// The encoded header until the first write to the file: a small message
+  /// goes out in one writev (header with its size, message, end marker).
+  std::string head;
   bool temp_exists = false;
   bool visible = false;
 
   fs::path path() const { return folder / name.str(); }
+
+  /// Appends message bytes (after the header, if that is still pending).
+  bool write(std::string_view bytes) {
+    if (head.empty()) return write_all(file.get(), bytes);
+    if (!writev_all(file.get(), {head, bytes})) return false;
+    head.clear();
+    return true;
+  }
 };
 
 /// The copies of one transaction; shared with the commit thread once the
@@ -256,24 +359,39 @@ struct CopySet {
     return out;
   }
 
-  /// Patches the size and appends the end marker: the file is complete.
-  std::error_code finish(std::uint64_t size) {
+  /// Writes `tail` (the last buffered message bytes), sets the size and
+  /// appends the end marker: the file is complete. A file nothing was
+  /// written to yet gets all of it in one writev.
+  std::error_code finish(std::uint64_t size, std::string_view tail) {
     char digits[size_field_width + 1];
     std::snprintf(digits, sizeof digits, "%020llu", static_cast<unsigned long long>(size));
+    const std::string_view field(digits, size_field_width);
     for (auto& c : copies) {
-      if (!pwrite_all(c.file.get(), std::string_view(digits, size_field_width), size_field_offset) ||
-          !write_all(c.file.get(), end_marker))
+      if (!c.head.empty()) {
+        c.head.replace(size_field_offset, size_field_width, field);
+        if (!writev_all(c.file.get(), {c.head, tail, end_marker})) return errno_code();
+        c.head.clear();
+      } else if (!writev_all(c.file.get(), {tail, end_marker}) ||
+                 !pwrite_all(c.file.get(), field, size_field_offset)) {
         return errno_code();
+      }
     }
     return {};
   }
 
-  /// Renames every copy to its queue name, never over an existing file.
+  /// Renames (or links) every copy to its queue name, never over an
+  /// existing file.
   std::error_code rename_into_place() {
     for (auto& c : copies) {
       for (int tries = 0;; ++tries) {
         auto target = c.name.str();
-        if (rename_noreplace(c.dir.get(), c.temp_name.c_str(), c.dir.get(), target.c_str()) == 0) break;
+        if (c.unnamed) {
+          char self[48];
+          std::snprintf(self, sizeof self, "/proc/self/fd/%d", c.file.get());
+          if (::linkat(AT_FDCWD, self, c.dir.get(), target.c_str(), AT_SYMLINK_FOLLOW) == 0) break;
+        } else if (rename_noreplace(c.dir.get(), c.temp_name.c_str(), c.dir.get(), target.c_str()) == 0) {
+          break;
+        }
         if (errno != EEXIST || tries >= 8) return errno_code();
         c.name.id = new_queue_id();  // astronomically rare: someone has this name
       }
@@ -313,7 +431,7 @@ struct Transaction::Impl {
   std::error_code flush() {
     if (!buffer.empty()) {
       for (auto& c : set->copies)
-        if (!write_all(c.file.get(), buffer)) return fail(errno_code());
+        if (!c.write(buffer)) return fail(errno_code());
       buffer.clear();
     }
     return {};
@@ -346,7 +464,7 @@ std::error_code Transaction::write(std::string_view bytes) {
   if (bytes.size() >= write_buffer_size) {
     if (auto e = t.flush()) return e;
     for (auto& c : t.set->copies)
-      if (!write_all(c.file.get(), bytes)) return t.fail(errno_code());
+      if (!c.write(bytes)) return t.fail(errno_code());
     return {};
   }
   t.buffer.append(bytes);
@@ -358,8 +476,8 @@ std::error_code Transaction::commit(std::vector<QueuePath>* committed) {
   auto& t = *impl_;
   if (t.finished) return t.error ? t.error : std::make_error_code(std::errc::invalid_argument);
   if (t.store->options.sync == SyncMode::per_file) {
-    if (auto e = t.flush()) return e;
-    if (auto e = t.set->finish(t.size)) return t.fail(e);
+    if (auto e = t.set->finish(t.size, t.buffer)) return t.fail(e);
+    t.buffer.clear();
     if (auto e = t.set->commit_per_file()) return t.fail(e);
     t.finished = true;
     if (committed) *committed = t.set->paths();
@@ -393,8 +511,8 @@ void Transaction::commit_async(std::function<void(std::error_code, std::vector<Q
     committer->submit(std::move(request));
   };
   if (t.finished) return report_error(t.error ? t.error : std::make_error_code(std::errc::invalid_argument));
-  if (auto e = t.flush()) return report_error(e);
-  if (auto e = set->finish(t.size)) return report_error(t.fail(e));
+  if (auto e = set->finish(t.size, t.buffer)) return report_error(t.fail(e));
+  t.buffer.clear();
 
   if (t.store->options.sync == SyncMode::per_file) {
     // The baseline has no shared barrier; its syncs run on the commit
@@ -462,24 +580,38 @@ std::unique_ptr<Transaction> Store::begin(std::vector<Copy> copies, std::error_c
     // One name per folder: a second copy to the same channel gets its own id.
     file.name.id = channels_used.insert(copy.channel).second ? impl->id : new_queue_id();
     file.folder = impl_->folder_for(copy.channel, file.name.id);
-    // The channel folder, then its subfolder (never the queue folder itself:
-    // a missing queue/ is an error, not something to invent).
-    if (auto e = make_folder(impl_->options.root / copy.channel)) return fail(e);
-    if (impl_->subdirs(copy.channel) > 0)
-      if (auto e = make_folder(file.folder)) return fail(e);
-    file.dir = open_folder(file.folder);
-    if (!file.dir) return fail(errno_code());
     file.temp_name = std::string(temp_prefix) + file.name.id + "." + std::to_string(index++);
-    file.file = Fd(::openat(file.dir.get(), file.temp_name.c_str(),
-                            O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, file_mode));
-    if (!file.file) return fail(errno_code());
-    file.temp_exists = true;
+    for (int attempt = 0;; ++attempt) {
+      std::error_code e;
+      file.dir = impl_->enqueue_folder(copy.channel, file.folder, e);
+      if (!file.dir) return fail(e);
+      if (impl_->unnamed_files.load(std::memory_order_relaxed)) {
+        file.file = Fd(::openat(file.dir.get(), ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, file_mode));
+        if (file.file) {
+          file.unnamed = true;
+          break;
+        }
+        if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) {
+          impl_->unnamed_files.store(false);  // this file system cannot: named temporaries
+          --attempt;
+          continue;
+        }
+      } else {
+        file.file = Fd(::openat(file.dir.get(), file.temp_name.c_str(),
+                                O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, file_mode));
+        if (file.file) break;
+      }
+      // ENOENT: the folder we kept open was removed; make it again, once.
+      if (errno != ENOENT || attempt > 0) return fail(errno_code());
+      impl_->forget_folder(file.folder);
+    }
+    file.temp_exists = !file.unnamed;
     auto& added = impl->set->copies.emplace_back(std::move(file));
     // Locked from birth: the scan never removes a temporary someone writes,
     // and after the rename nobody claims the file before it is durable.
     if (::flock(added.file.get(), LOCK_EX | LOCK_NB) != 0) return fail(errno_code());
-    copy.envelope.size = 0;  // patched at commit
-    if (!write_all(added.file.get(), encode_header(copy.envelope))) return fail(errno_code());
+    copy.envelope.size = 0;  // set at commit (in memory, or patched in the file)
+    added.head = encode_header(copy.envelope);
   }
   return std::unique_ptr<Transaction>(new Transaction(std::move(impl)));
 }

@@ -56,6 +56,10 @@ struct StoreOptions {
   /// on a busy shared disk (tests/bench/bench_enqueue.cpp); syncfs is one
   /// call and one flush, and was far ahead when the disk was quiet.
   GroupBarrier group_barrier = GroupBarrier::syncfs;
+  /// Copies start as unnamed files (O_TMPFILE) linked into place at commit,
+  /// where the system allows it; false: always hidden named temporaries
+  /// (.tmp.*) renamed into place. (Both are crash-safe; unnamed is cheaper.)
+  bool unnamed_temporaries = true;
 };
 
 /// A new unique id: 18 base-36 characters; starts with the creation time in

@@ -6,11 +6,13 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "channels/tcp/blocking_pool.hpp"
@@ -18,6 +20,7 @@
 #include "core/instance.hpp"
 #include "core/log/async_log.hpp"
 #include "core/users_db.hpp"
+#include "queue/notify.hpp"
 #include "queue/store.hpp"
 
 namespace imta::channels::tcp {
@@ -28,6 +31,12 @@ struct TlsContext;
 
 /// Users database connections for many threads: a lookup borrows one
 /// (opening a new one when none is free) and gives it back.
+///
+/// Addresses found are remembered for kFoundTtl: most mail goes to a few
+/// local users, and each lookup is an SQLite read transaction (file locks
+/// and checks, a few system calls). Unknown addresses are always looked up,
+/// so a user just added gets mail at once; a user just deleted may still
+/// get mail accepted for that long (its delivery then fails and bounces).
 class UsersPool {
  public:
   explicit UsersPool(std::filesystem::path path) : path_(std::move(path)) {}
@@ -44,6 +53,11 @@ class UsersPool {
   std::filesystem::path path_;
   std::mutex mutex_;
   std::vector<std::unique_ptr<core::UsersDb>> idle_;
+
+  static constexpr std::chrono::seconds kFoundTtl{2};
+  static constexpr std::size_t kMaxFound = 10000;
+  std::mutex found_mutex_;
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> found_;  ///< address -> when looked up
 };
 
 struct ServerResources {
@@ -55,6 +69,8 @@ struct ServerResources {
   std::atomic<std::shared_ptr<const config::Snapshot>> snapshot;
   queue::Store store;
   core::log::AsyncMailLog log;
+  /// Tells the job controller about each commit and each ETRN.
+  queue::EnqueueNotifier notifier;
   UsersPool users;
   BlockingPool auth_threads{2};
   std::atomic<std::shared_ptr<TlsContext>> tls;  ///< null: STARTTLS not offered

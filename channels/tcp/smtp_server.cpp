@@ -43,13 +43,24 @@ void UsersPool::give_back(std::unique_ptr<core::UsersDb> db) {
 }
 
 UserStatus UsersPool::find(std::string_view address, std::span<const std::string> local_domains) {
+  const auto now = std::chrono::steady_clock::now();
+  std::string key(address);
+  {
+    std::lock_guard lock(found_mutex_);
+    if (auto it = found_.find(key); it != found_.end() && now - it->second < kFoundTtl) return UserStatus::found;
+  }
   std::string error;
   auto db = borrow(error);
   if (!db) return UserStatus::unavailable;
   auto match = db->find_recipient(address, local_domains);
   give_back(std::move(db));
   switch (match.status) {
-    case core::RecipientStatus::found: return UserStatus::found;
+    case core::RecipientStatus::found: {
+      std::lock_guard lock(found_mutex_);
+      if (found_.size() >= kMaxFound) found_.clear();  // a crude bound; refilled in 2 s
+      found_[std::move(key)] = now;
+      return UserStatus::found;
+    }
     case core::RecipientStatus::unknown: return UserStatus::unknown;
     case core::RecipientStatus::unavailable: break;
   }
@@ -74,9 +85,15 @@ std::string process_owner() {
   return std::to_string(::geteuid());
 }
 
-queue::StoreOptions store_options(const core::Instance& instance, ServerResources& resources) {
+queue::StoreOptions store_options(const core::Instance& instance, const config::Snapshot& snapshot,
+                                  ServerResources& resources) {
   queue::StoreOptions o;
   o.root = instance.queue_dir();
+  // QUEUE_SYNC (option.dat): how a message is made durable before its 250.
+  // Read at start; a reload does not change it.
+  const auto& sync = snapshot.options.text("QUEUE_SYNC");
+  if (sync == "fdatasync") o.group_barrier = queue::GroupBarrier::fdatasync;
+  if (sync == "file") o.sync = queue::SyncMode::per_file;
   o.subdirs = [&resources](std::string_view channel) -> unsigned {
     auto snap = resources.snapshot.load();
     const auto* ch = snap ? snap->imta_cnf.find_channel(channel) : nullptr;
@@ -101,8 +118,9 @@ core::log::MailLogFileOptions log_file_options(const core::Instance& instance, c
 ServerResources::ServerResources(const core::Instance& inst, std::shared_ptr<const config::Snapshot> snap)
     : instance(inst),
       snapshot(snap),
-      store(store_options(inst, *this)),
+      store(store_options(inst, *snap, *this)),
       log(log_file_options(inst, *snap)),
+      notifier(queue::notify_socket_path(inst.run_dir())),
       users(core::users_db_path(inst)),
       username(process_owner()) {}
 

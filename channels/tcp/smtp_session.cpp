@@ -99,6 +99,7 @@ class Session final : public Watched {
   asio::awaitable<bool> start_tls();
   asio::awaitable<void> finish();
   void arm(std::chrono::seconds timeout, bool idle);
+  void arm_until(Clock::time_point deadline, bool idle);
   void disarm();
   void cancel_io();
 
@@ -111,6 +112,8 @@ class Session final : public Watched {
   void log_connection(RecordCode code, std::string diagnostic);
   void log_refusal(std::string_view to, const Reply& r);
   void log_auth(const Reply& r);
+  void log_etrn(std::string_view node, const Reply& r);
+  void refuse_recipient(std::string_view address, const Reply& r);
 
   // ---- commands ----
   asio::awaitable<void> handle_line();
@@ -154,7 +157,7 @@ class Session final : public Watched {
 
   std::string local_ip_, remote_ip_, transport_, port_probe_, client_literal_;
   unsigned local_port_ = 0, remote_port_ = 0;
-  std::chrono::seconds command_timeout_{300}, data_timeout_{180};
+  std::chrono::seconds command_timeout_{300}, data_timeout_{180}, dot_timeout_{600};
   ChannelSettings listening_;  // the service's channel: banner
   ChannelSettings settings_;   // the current source channel
   std::vector<std::string> local_domains_;
@@ -180,6 +183,10 @@ class Session final : public Watched {
   int bad_commands_ = 0;
   int bad_auths_ = 0;
   int b_records_ = 0;
+  // For the disconnect*limit keywords: counted over the whole session.
+  int session_transactions_ = 0;
+  int session_recipients_ = 0;
+  int session_rejects_ = 0;
   std::optional<LogRecord> pending_j_;  // the last J is marked at the close
   std::chrono::system_clock::time_point pending_j_time_;
 
@@ -193,6 +200,9 @@ class Session final : public Watched {
   std::unique_ptr<MessageAssembler> bdat_message_;
   core::smtp::CrlfChecker bdat_crlf_;
   std::uint64_t bdat_size_ = 0;
+  /// DOT_TIMEOUT: when the message data must be complete (from the 354 or
+  /// the first BDAT), however steadily it trickles in.
+  Clock::time_point data_deadline_ = Clock::time_point::max();
 };
 
 // ---- the session --------------------------------------------------------------------
@@ -219,6 +229,7 @@ asio::awaitable<void> Session::run() {
   if (const auto* service = snap_->dispatcher.service(conn_.service)) {
     if (service->command_timeout > 0) command_timeout_ = std::chrono::seconds(service->command_timeout);
     if (service->data_timeout > 0) data_timeout_ = std::chrono::seconds(service->data_timeout);
+    if (service->dot_timeout > 0) dot_timeout_ = std::chrono::seconds(service->dot_timeout);
   }
   listening_ = channel_settings(*snap_, conn_.channel);
   settings_ = channel_settings(*snap_, connection_channel(*snap_, conn_.channel, remote_ip_));
@@ -273,8 +284,10 @@ void Session::cancel_io() {
   socket().cancel(ignored);
 }
 
-void Session::arm(std::chrono::seconds timeout, bool idle) {
-  deadline_ = Clock::now() + timeout;
+void Session::arm(std::chrono::seconds timeout, bool idle) { arm_until(Clock::now() + timeout, idle); }
+
+void Session::arm_until(Clock::time_point deadline, bool idle) {
+  deadline_ = deadline;
   idle_ = idle;
   timed_out_ = false;
 }
@@ -305,13 +318,23 @@ asio::awaitable<std::error_code> Session::read_some() {
 }
 
 asio::awaitable<bool> Session::read_more(std::chrono::seconds timeout) {
-  arm(timeout, false);
+  // Message data waits for at most `timeout` per read and, in all, until
+  // the DOT_TIMEOUT deadline. (Checked here too: a client that keeps the
+  // socket always readable never waits, so the watchdog never fires.)
+  const auto now = Clock::now();
+  const bool by_dot = data_deadline_ != Clock::time_point::max() && data_deadline_ < now + timeout;
+  if (by_dot && now >= data_deadline_) {
+    close_with(replies::timeout(greeting_host()), "timeout waiting for the end of the message data");
+    co_return false;
+  }
+  arm_until(by_dot ? data_deadline_ : now + timeout, false);
   auto ec = co_await read_some();
   bool expired = timed_out_;
   disarm();
   if (!ec) co_return true;
   if (ec == asio::error::operation_aborted && expired) {
-    close_with(replies::timeout(greeting_host()), "timeout");
+    close_with(replies::timeout(greeting_host()),
+               by_dot ? "timeout waiting for the end of the message data" : "timeout");
   } else if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
     closing_ = true;
     close_reason_ = "connection closed by the client";
@@ -498,6 +521,22 @@ void Session::log_refusal(std::string_view to, const Reply& r) {
   pending_j_time_ = std::chrono::system_clock::now();
 }
 
+void Session::log_etrn(std::string_view node, const Reply& r) {
+  if (!(log_options_.connection & core::log::kLogConnectionRecords) || !settings_.logging) return;
+  auto rec = record(RecordCode::Etrn);
+  rec.modifiers = {};
+  rec.etrn_argument = std::string(node);
+  rec.diagnostics = {std::to_string(r.code) + " " + r.enhanced + " " + r.text};
+  res_->log.write(std::move(rec));
+}
+
+void Session::refuse_recipient(std::string_view address, const Reply& r) {
+  log_refusal(address, r);
+  reply(r);
+  if (settings_.reject_limit > 0 && ++session_rejects_ >= settings_.reject_limit)
+    close_with(replies::too_many_rejections(), "disconnect reject limit reached");
+}
+
 void Session::log_auth(const Reply& r) {
   if (!(log_options_.connection & core::log::kLogConnectionAuth) || !settings_.logging) return;
   auto rec = record(RecordCode::Auth);
@@ -539,6 +578,7 @@ void Session::reset_transaction() {
   bdat_message_.reset();  // an unfinished BDAT message is aborted (its files removed)
   bdat_crlf_.reset();
   bdat_size_ = 0;
+  data_deadline_ = Clock::time_point::max();
 }
 
 std::unique_ptr<MessageAssembler> Session::new_message() {
@@ -637,6 +677,10 @@ asio::awaitable<void> Session::on(const core::smtp::Ehlo& c) {
 }
 
 asio::awaitable<void> Session::on(const core::smtp::Mail& c) {
+  if (settings_.transaction_limit > 0 && session_transactions_ >= settings_.transaction_limit) {
+    close_with(replies::too_many_transactions(), "disconnect transaction limit reached");
+    co_return;
+  }
   if (auto refusal = check_mail_parameters(settings_, state_, c)) {
     bad_command(*refusal, line_);
     co_return;
@@ -652,6 +696,7 @@ asio::awaitable<void> Session::on(const core::smtp::Mail& c) {
   }
   reset_transaction();
   state_.in_transaction = true;
+  ++session_transactions_;
   from_ = decision.from;
   mail_params_ = c.params;
   diversion_ = decision.diversion;
@@ -660,18 +705,21 @@ asio::awaitable<void> Session::on(const core::smtp::Mail& c) {
 
 asio::awaitable<void> Session::on(const core::smtp::Rcpt& c) {
   const std::string address = c.to.address();
-  if (state_.recipients >= settings_.max_recipients) {
-    Reply r{452, "4.5.3", "Too many recipients"};
+  if (settings_.recipient_limit > 0 && session_recipients_ >= settings_.recipient_limit) {
+    Reply r = replies::too_many_session_recipients();
     log_refusal(address, r);
-    reply(r);
+    close_with(r, "disconnect recipient limit reached");
+    co_return;
+  }
+  if (state_.recipients >= settings_.max_recipients) {
+    refuse_recipient(address, {452, "4.5.3", "Too many recipients"});
     co_return;
   }
   auto lookup = [this](std::string_view a) { return res_->users.find(a, local_domains_); };
   auto decision = route_recipient(*snap_, facts(), from_, c, diversion_, lookup);
   if (decision.delay_cs > 0) co_await pause(decision.delay_cs);
   if (decision.refusal) {
-    log_refusal(address, *decision.refusal);
-    reply(*decision.refusal);
+    refuse_recipient(address, *decision.refusal);
     co_return;
   }
   std::string orcpt = c.params.orcpt ? c.params.orcpt->type + ";" + c.params.orcpt->address : std::string();
@@ -682,6 +730,7 @@ asio::awaitable<void> Session::on(const core::smtp::Rcpt& c) {
     recipients_.push_back({std::move(route), address, c.params.notify, orcpt});
   }
   ++state_.recipients;
+  ++session_recipients_;
   reply({250, "2.1.5", "Recipient <" + address + "> OK"});
 }
 
@@ -689,6 +738,7 @@ asio::awaitable<void> Session::on(const core::smtp::Data&) {
   reply({354, "", "Start mail input; end with <CRLF>.<CRLF>"});
   bool sent = co_await flush(command_timeout_);
   if (!sent) co_return;
+  data_deadline_ = Clock::now() + dot_timeout_;
   auto message = new_message();
   core::smtp::DataDecoder decoder({settings_.max_message_size, 0});
   std::string decoded;
@@ -745,6 +795,7 @@ asio::awaitable<void> Session::on(const core::smtp::Bdat& c) {
   if (!state_.chunking_started) {
     state_.chunking_started = true;
     used_chunking_ = true;
+    data_deadline_ = Clock::now() + dot_timeout_;
     bdat_message_ = new_message();
     bdat_crlf_.reset();
     bdat_size_ = 0;
@@ -803,8 +854,13 @@ asio::awaitable<void> Session::deliver(MessageAssembler& message) {
     co_return;
   }
   auto* txn = &message.transaction();
-  std::function<void(std::function<void(CommitOutcome)>)> commit = [txn](std::function<void(CommitOutcome)> done) {
-    txn->commit_async([done](std::error_code ec, std::vector<queue::QueuePath> paths) {
+  std::function<void(std::function<void(CommitOutcome)>)> commit = [txn, res = res_](
+                                                                        std::function<void(CommitOutcome)> done) {
+    txn->commit_async([done, res](std::error_code ec, std::vector<queue::QueuePath> paths) {
+      // On the commit thread, off the sessions' threads: tell the job
+      // controller (one non-blocking datagram; if it is lost, the
+      // controller's rescan finds the files).
+      if (!ec) res->notifier.enqueued(paths);
       done({ec, std::move(paths)});
     });
   };
@@ -855,7 +911,7 @@ asio::awaitable<void> Session::on(const core::smtp::Quit&) {
 
 asio::awaitable<void> Session::on(const core::smtp::Help&) {
   reply({214, "2.0.0",
-         "Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY EXPN STARTTLS AUTH\n"
+         "Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY EXPN STARTTLS AUTH ETRN\n"
          "See RFC 5321; this server is imta"});
   co_return;
 }
@@ -945,8 +1001,22 @@ asio::awaitable<void> Session::auth_failed(const Reply& r) {
   co_return;
 }
 
-asio::awaitable<void> Session::on(const core::smtp::Etrn&) {
-  reply({502, "5.5.1", "ETRN not available"});  // check_sequence refuses it first
+asio::awaitable<void> Session::on(const core::smtp::Etrn& c) {
+  auto decision = decide_etrn(*snap_, settings_.name, c.node);
+  Reply r;
+  if (decision.refusal) {
+    r = *decision.refusal;
+  } else {
+    // The job controller runs the queues; we only ask (RFC 1985 lets the
+    // server start the run after the reply).
+    bool asked = false;
+    for (const auto& channel : decision.channels) asked = res_->notifier.submit(channel) || asked;
+    r = asked ? Reply{250, "2.0.0", "Queuing for node " + c.node + " started"}
+              : Reply{458, "4.3.0", "Unable to queue messages for node " + c.node};
+  }
+  log_etrn(c.node, r);
+  if (r.code == 501) bad_command(r, line_);
+  else reply(r);
   co_return;
 }
 

@@ -1,20 +1,47 @@
 #!/bin/bash
 # Benchmark: SMTP acceptance rate with durable enqueue, imtad against Debian's
-# Postfix, driven by the same load generator in the same run. Prints figures;
-# asserts nothing. Loopback only; ports chosen at run time.
+# Postfix, driven by the same load generator (imta-loadgen send) in the same
+# run. Prints figures; asserts nothing. Loopback only; ports chosen at run time.
 #
 #   bash tests/bench/bench_smtp_accept.sh [MESSAGES] [SESSIONS] [PER_CONNECTION]
 #
-# Needs a build in ./build. Postfix (Debian package) is installed if missing
-# and run with the system configuration plus: loopback only, an extra smtpd on
-# a free port, every message put on hold (durably queued, never delivered), so
-# both MTAs do the same work: receive, sync to disk, reply 250.
-# Also reports the dispatcher's memory with 10,000 idle connections.
+# Environment: BUILD (default ./build), RUNS (rounds, default 2), IDLE=1 to
+# also measure the dispatcher's memory with 10,000 idle connections,
+# POSTFIX=0 to skip Postfix, SYNC="syncfs fdatasync" to measure imtad once
+# per QUEUE_SYNC value in each round (default: syncfs only), SETTLE
+# (seconds between rounds, default 60; see below).
+#
+# Each round measures, one after the other with the same load:
+#   imtad            every message durable (group commit) before its 250
+#   Postfix hold     every message put on hold at the end of DATA
+#                    (smtpd_end_of_data_restrictions = check_client_access
+#                    static:HOLD): cleanup fsyncs it into the hold queue, and
+#                    nothing is delivered -- the same work imtad does
+#   Postfix default  Postfix as installed: cleanup fsyncs the file into the
+#                    incoming queue, qmgr and local(8) deliver it (the
+#                    recipient is an alias for /dev/null) and remove it;
+#                    the delivery competes for the same two cores
+# Postfix runs as a private instance (postfix -c DIR): its own main.cf and
+# master.cf, queue and data folders under the run's temporary folder (on
+# the same file system as imtad's queue), loopback only, on a free port.
+# /etc/postfix is never modified; the instance is stopped at the end (also
+# on failure or Ctrl-C). Postfix is installed from Debian if missing.
+#
+# Nothing is deleted between measurements (every imtad measurement gets a
+# fresh instance; everything is removed at the end), and rounds are SETTLE
+# seconds apart: ext4 without a journal does not reuse an inode for a
+# minute after its file was deleted and scans past such inodes when it
+# creates a file, which makes file creation several times dearer right
+# after a mass deletion (Postfix default deletes what it delivers).
+# The imtad job controller is paused while imtad is measured (acceptance
+# only). Figures on a machine shared with other work are noisy: compare
+# the figures of one round, and run several.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 messages=${1:-20000}
 sessions=${2:-50}
 per_conn=${3:-10}
+runs=${RUNS:-2}
 build=${BUILD:-build}
 imta=$build/tools/imta
 imtad=$build/tools/imtad
@@ -23,35 +50,140 @@ loadgen=$build/tools/imta-loadgen
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 root=$(mktemp -d /tmp/imta-bench-XXXXXX)
+chmod 755 "$root"
 imtad_pid=""
+pf_dir=""
 cleanup() {
-  [ -n "$imtad_pid" ] && kill "$imtad_pid" 2>/dev/null && wait "$imtad_pid" 2>/dev/null
+  if [ -n "$imtad_pid" ]; then kill "$imtad_pid" 2>/dev/null || true; wait "$imtad_pid" 2>/dev/null || true; fi
+  if [ -n "$pf_dir" ]; then postfix -c "$pf_dir" stop >/dev/null 2>&1 || true; fi
   rm -rf "$root"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+send() {  # PORT: one measurement with the common load
+  "$loadgen" send --host 127.0.0.1 --port "$1" --messages "$messages" --concurrency "$sessions" \
+    --size 1024 --per-connection "$per_conn" --to bench@example.test --from sender@example.org || true
+}
 
 # --- imtad ----------------------------------------------------------------
-inst=$root/imta
-$imta init "$inst" --domain example.test --hostname mail.example.test >/dev/null
 p1=$(free_port); p2=$(free_port); p3=$(free_port)
-sed -i "s/^PORT=2525/PORT=$p1/; s/^PORT=2587/PORT=$p2/; s/^PORT=2465/PORT=$p3/; s/^TLS_PORT=2465/TLS_PORT=$p3/" \
-  "$inst/config/dispatcher.cnf"
-sed -i "s/^MAX_CONNS=.*/MAX_CONNS=20000/" "$inst/config/dispatcher.cnf"
-$imta --root "$inst" cnbuild 2>/dev/null
-$imta --root "$inst" user add bench --no-password >/dev/null
 ulimit -n 65536 2>/dev/null || true
-$imtad --root "$inst" --foreground 2>"$root/imtad.log" &
-imtad_pid=$!
-for _ in $(seq 100); do [ -f "$inst/run/dispatcher.status" ] && break; sleep 0.1; done
+fresh_instance() {  # SYNC: a new instance (empty queue) with QUEUE_SYNC=SYNC
+  inst=$root/imta-$1-$RANDOM
+  "$imta" init "$inst" --domain example.test --hostname mail.example.test >/dev/null
+  sed -i "s/^PORT=2525/PORT=$p1/; s/^PORT=2587/PORT=$p2/; s/^PORT=2465/PORT=$p3/; s/^TLS_PORT=2465/TLS_PORT=$p3/" \
+    "$inst/config/dispatcher.cnf"
+  sed -i "s/^MAX_CONNS=.*/MAX_CONNS=20000/" "$inst/config/dispatcher.cnf"
+  echo "QUEUE_SYNC=$1" >>"$inst/config/option.dat"
+  "$imta" --root "$inst" cnbuild 2>/dev/null
+  "$imta" --root "$inst" user add bench --no-password >/dev/null
+}
+dispatcher_cpu() {  # clock ticks of the dispatcher so far
+  awk '{print $14 + $15}' "/proc/$(cat "$inst/run/dispatcher.pid")/stat"
+}
 
-echo "== imtad: $messages messages of 1 KB, $sessions sessions, $per_conn messages per connection"
-$loadgen send --host 127.0.0.1 --port "$p1" --messages "$messages" --concurrency "$sessions" \
-  --size 1024 --per-connection "$per_conn" --to bench@example.test --from sender@example.org
-queued=$(find "$inst/queue" -name '*.00' | wc -l)
-echo "files in the queue afterwards: $queued"
+start_imtad() {
+  rm -f "$inst/run/dispatcher.status"
+  "$imtad" --root "$inst" --foreground 2>>"$root/imtad.log" &
+  imtad_pid=$!
+  for _ in $(seq 200); do [ -f "$inst/run/dispatcher.status" ] && break; sleep 0.1; done
+  # The job controller would deliver what arrives (to the local channel)
+  # while we measure; the benchmark is about acceptance, so it pauses.
+  for _ in $(seq 50); do [ -S "$inst/run/job_controller.ctl" ] && break; sleep 0.1; done
+  if [ -f "$inst/run/job_controller.pid" ]; then kill -STOP "$(cat "$inst/run/job_controller.pid")" 2>/dev/null || true; fi
+}
+stop_imtad() {  # (the paused job controller gets SIGTERM before it may run again)
+  kill "$imtad_pid" 2>/dev/null || true
+  sleep 0.2
+  if [ -f "$inst/run/job_controller.pid" ]; then kill -CONT "$(cat "$inst/run/job_controller.pid")" 2>/dev/null || true; fi
+  wait "$imtad_pid" 2>/dev/null || true
+  imtad_pid=""
+}
 
-echo "== imtad: memory with 10000 idle connections"
-python3 - "$p1" "$(cat "$inst/run/dispatcher.pid")" <<'PY'
+# --- Postfix (a private instance) -----------------------------------------
+postfix_ok=0
+if [ "${POSTFIX:-1}" != 0 ]; then
+  if ! command -v postfix >/dev/null; then
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null
+  fi
+  pf_dir=$root/postfix-etc
+  pf_port=$(free_port)
+  mkdir -p "$pf_dir" "$root/postfix-spool" "$root/postfix-data"
+  chown postfix "$root/postfix-data"
+  grep -v '^ *#' /etc/postfix/master.cf | grep -v '^$' | grep -v '^smtp  *inet' |
+    sed -E 's/^([a-z]+ +(unix|unix-dgram|fifo|pass) +[-ny] +[-ny] +)y /\1n /' >"$pf_dir/master.cf"
+  echo "127.0.0.1:$pf_port inet n - n - - smtpd" >>"$pf_dir/master.cf"
+  printf 'bench: /dev/null\n' >"$pf_dir/aliases"
+  cat >"$pf_dir/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $root/postfix-spool
+data_directory = $root/postfix-data
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+myhostname = mail.example.test
+mydomain = example.test
+mydestination = example.test
+mynetworks = 127.0.0.0/8
+alias_maps = hash:$pf_dir/aliases
+alias_database = hash:$pf_dir/aliases
+smtpd_banner = \$myhostname ESMTP
+biff = no
+EOF
+  postalias "$pf_dir/aliases"
+  if postfix -c "$pf_dir" check >/dev/null 2>&1 && postfix -c "$pf_dir" start >/dev/null 2>&1; then
+    for _ in $(seq 50); do python3 -c "import socket; socket.create_connection(('127.0.0.1', $pf_port), 1)" 2>/dev/null && break; sleep 0.1; done
+    postfix_ok=1
+  else
+    echo "Postfix could not be started; measuring imtad only" >&2
+  fi
+fi
+postfix_mode() {  # hold | default
+  if [ "$1" = hold ]; then
+    postconf -c "$pf_dir" -e "smtpd_end_of_data_restrictions = check_client_access static:HOLD"
+  else
+    postconf -c "$pf_dir" -e "smtpd_end_of_data_restrictions ="
+  fi
+  postfix -c "$pf_dir" reload >/dev/null 2>&1
+  sleep 1
+}
+
+echo "== $messages messages of 1 KB, $sessions sessions, $per_conn messages per connection, $runs rounds"
+echo "== $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+[ "$postfix_ok" = 1 ] && echo "== Postfix $(postconf -c "$pf_dir" -h mail_version), private instance on port $pf_port"
+hz=$(getconf CLK_TCK)
+for round in $(seq "$runs"); do
+  if [ "$round" -gt 1 ]; then sleep "${SETTLE:-60}"; fi
+  for sync in ${SYNC:-syncfs}; do
+    echo
+    echo "-- round $round: imtad (QUEUE_SYNC=$sync)"
+    fresh_instance "$sync"
+    start_imtad
+    before=$(dispatcher_cpu)
+    send "$p1"
+    after=$(dispatcher_cpu)
+    echo "dispatcher CPU  $(python3 -c "print('%.0f' % (($after - $before) / $hz / $messages * 1e6))") us per message"
+    echo "files in the queue afterwards: $(find "$inst/queue" -name '*.00' | wc -l)"
+    stop_imtad
+  done
+  if [ "$postfix_ok" = 1 ]; then
+    echo "-- round $round: Postfix hold (durably queued, not delivered)"
+    postfix_mode hold
+    send "$pf_port"
+    echo "held afterwards: $(find "$root/postfix-spool/hold" -type f | wc -l)"
+    echo "-- round $round: Postfix default (queued, then delivered to /dev/null)"
+    postfix_mode default
+    send "$pf_port"
+  fi
+done
+
+if [ "${IDLE:-0}" = 1 ]; then
+  echo
+  echo "== imtad: memory with 10000 idle connections"
+  fresh_instance syncfs
+  start_imtad
+  python3 - "$p1" "$(cat "$inst/run/dispatcher.pid")" <<'PY'
 import socket, sys, time, resource
 port, pid = int(sys.argv[1]), sys.argv[2]
 resource.setrlimit(resource.RLIMIT_NOFILE, (20000, 20000))
@@ -73,28 +205,5 @@ print("dispatcher RSS: %d KiB before, %d KiB with %d idle connections (%.1f KiB 
 for s in socks:
     s.close()
 PY
-kill "$imtad_pid"; wait "$imtad_pid" 2>/dev/null || true; imtad_pid=""
-
-# --- Postfix ----------------------------------------------------------------
-if ! command -v postfix >/dev/null; then
-  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null
+  stop_imtad
 fi
-pp=$(free_port)
-[ -f /etc/postfix/main.cf ] || cp /usr/share/postfix/main.cf.debian /etc/postfix/main.cf
-cp /etc/postfix/main.cf "$root/main.cf.saved"; cp /etc/postfix/master.cf "$root/master.cf.saved"
-restore_postfix() {
-  postfix stop >/dev/null 2>&1 || true
-  cp "$root/main.cf.saved" /etc/postfix/main.cf; cp "$root/master.cf.saved" /etc/postfix/master.cf
-}
-trap 'restore_postfix; cleanup' EXIT
-postconf -e "inet_interfaces = loopback-only" "mydestination = example.test" "myhostname = mail.example.test" \
-  "smtpd_recipient_restrictions = permit_mynetworks, reject" "mynetworks = 127.0.0.0/8" \
-  "smtpd_end_of_data_restrictions = check_client_access static:HOLD" "maillog_file = /dev/null"
-echo "$pp inet n - y - - smtpd" >> /etc/postfix/master.cf
-postfix start >/dev/null 2>&1 || postfix reload >/dev/null
-sleep 1
-echo "== Postfix $(postconf -h mail_version): same load"
-$loadgen send --host 127.0.0.1 --port "$pp" --messages "$messages" --concurrency "$sessions" \
-  --size 1024 --per-connection "$per_conn" --to bench@example.test --from sender@example.org || true
-postsuper -d ALL hold >/dev/null 2>&1 || true

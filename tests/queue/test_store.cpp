@@ -291,14 +291,18 @@ TEST_CASE("commit_async calls back from the commit thread once the file is durab
 
 TEST_CASE("an aborted or abandoned enqueue leaves nothing behind", "[store]") {
   TempQueue q;
-  Store store(options_for(q.root));
+  auto opts = options_for(q.root);
+  opts.unnamed_temporaries = GENERATE(true, false);
+  Store store(opts);
   std::error_code error;
   {
     auto t = store.begin({{"tcp_local", envelope_for({"r@example.net"})}, {"l", envelope_for({"s@example.net"})}},
                          error);
     REQUIRE(t);
     REQUIRE_FALSE(t->write("partial message"));
-    CHECK_FALSE(files_under(q.root).empty());  // the temporaries exist meanwhile
+    // Meanwhile: named temporaries, or (O_TMPFILE) nothing at all; never a queue file.
+    for (const auto& f : files_under(q.root)) CHECK(fs::path(f).filename().string().starts_with(".tmp."));
+    if (!opts.unnamed_temporaries) CHECK(files_under(q.root).size() == 2);
   }
   auto t = store.begin({{"tcp_local", envelope_for({"r@example.net"})}}, error);
   REQUIRE(t);
@@ -458,7 +462,9 @@ TEST_CASE("the scan reports every queue file with what its name and stat say", "
 
 TEST_CASE("the scan removes stale temporaries, but not one a live writer holds", "[store][crash]") {
   TempQueue q;
-  Store store(options_for(q.root));
+  auto named = options_for(q.root);
+  named.unnamed_temporaries = false;  // a live writer's temporary is visible
+  Store store(named);
   fs::create_directories(q.root / "tcp_local" );
   fs::create_directories(q.root / "l" / "003");
   write_file(q.root / "tcp_local" / ".tmp.DEADWRITER.0", "IMTA-QUEUE 1\nsize 0000");

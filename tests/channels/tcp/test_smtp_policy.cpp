@@ -122,6 +122,9 @@ TEST_CASE("the default tcp channels offer what imta.cnf says", "[smtp_server]") 
   CHECK(local.max_recipients == 1000);
   CHECK(local.bad_auth_limit == 3);
   CHECK(local.bad_command_limit == kDefaultBadCommandLimit);
+  CHECK(local.recipient_limit == 0);  // no per-session limits by default
+  CHECK(local.reject_limit == 0);
+  CHECK(local.transaction_limit == 0);
   CHECK(local.max_b_entries == 10);
   CHECK_FALSE(local.expn);
   CHECK_FALSE(local.auth_without_tls);
@@ -138,7 +141,8 @@ TEST_CASE("keywords and channel options change the settings", "[smtp_server]") {
   Config cfg;
   cfg.edit("imta.cnf", "tcp_local smtp mx single_sys remotehost switchchannel",
            "tcp_local smtp mx single_sys remotehost switchchannel chunkingserver musttlsserver "
-           "sourceblocklimit 100 disconnectbadauthlimit 5 disconnectbadcommandlimit 7 tlsswitchchannel tcp_auth");
+           "sourceblocklimit 100 disconnectbadauthlimit 5 disconnectbadcommandlimit 7 tlsswitchchannel tcp_auth "
+           "disconnectrecipientlimit 50 disconnectrejectlimit 4 disconnecttransactionlimit 9");
   cfg.add("option.dat", "BLOCK_SIZE=2048\n");
   cfg.add("tcp_local_option",
           "ALLOW_RECIPIENTS_PER_TRANSACTION=3\nALLOW_AUTH_WITHOUT_TLS=1\nDISABLE_EXPAND=0\n"
@@ -150,6 +154,9 @@ TEST_CASE("keywords and channel options change the settings", "[smtp_server]") {
   CHECK(s.max_message_size == 100u * 2048u);
   CHECK(s.bad_auth_limit == 5);
   CHECK(s.bad_command_limit == 7);
+  CHECK(s.recipient_limit == 50);
+  CHECK(s.reject_limit == 4);
+  CHECK(s.transaction_limit == 9);
   CHECK(s.tls_switch == "tcp_auth");
   CHECK(s.max_recipients == 3);
   CHECK(s.auth_without_tls);
@@ -203,10 +210,12 @@ TEST_CASE("commands out of sequence get 503, the others run", "[smtp_server]") {
   auto s = channel_settings(snap, "tcp_local");
   SessionState st;
   CHECK(wire(check_sequence(s, st, true, parse("MAIL FROM:<a@b.example>"))) == "503 5.5.1 Send HELO or EHLO first\r\n");
+  CHECK(wire(check_sequence(s, st, true, parse("ETRN example.org"))) == "503 5.5.1 Send HELO or EHLO first\r\n");
   CHECK_FALSE(check_sequence(s, st, true, parse("NOOP")));
   CHECK_FALSE(check_sequence(s, st, true, parse("EHLO x")));
   st.greeted = st.esmtp = true;
   CHECK_FALSE(check_sequence(s, st, true, parse("MAIL FROM:<a@b.example>")));
+  CHECK_FALSE(check_sequence(s, st, true, parse("ETRN example.org")));
   CHECK(wire(check_sequence(s, st, true, parse("RCPT TO:<a@b.example>"))) == "503 5.5.1 Need MAIL command first\r\n");
   CHECK(wire(check_sequence(s, st, true, parse("DATA"))) == "503 5.5.1 Need MAIL command first\r\n");
   st.in_transaction = true;
@@ -216,7 +225,8 @@ TEST_CASE("commands out of sequence get 503, the others run", "[smtp_server]") {
   CHECK_FALSE(check_sequence(s, st, true, parse("DATA")));
   CHECK(wire(check_sequence(s, st, true, parse("BDAT 10 LAST"))) == "502 5.5.1 CHUNKING not available\r\n");
   CHECK(wire(check_sequence(s, st, true, parse("EXPN staff"))) == "502 5.5.1 EXPN not available\r\n");
-  CHECK(wire(check_sequence(s, st, true, parse("ETRN example.org"))) == "502 5.5.1 ETRN not available\r\n");
+  CHECK(wire(check_sequence(s, st, true, parse("ETRN example.org"))) ==
+        "503 5.5.1 ETRN not permitted during a mail transaction\r\n");
   CHECK(wire(check_sequence(s, st, true, parse("STARTTLS"))) ==
         "503 5.5.1 STARTTLS not permitted during a mail transaction\r\n");
   CHECK(wire(check_sequence(s, st, true, parse("AUTH PLAIN"))) ==
@@ -270,7 +280,7 @@ TEST_CASE("EHLO announces STARTTLS before TLS and AUTH only under TLS", "[smtp_s
   auto before = core::smtp::to_wire(ehlo_reply("mx.example", "192.0.2.1", capabilities(s, st, true)));
   CHECK(before ==
         "250-mx.example Hello [192.0.2.1]\r\n250-PIPELINING\r\n250-SIZE 52428800\r\n250-8BITMIME\r\n"
-        "250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n250-SMTPUTF8\r\n250 STARTTLS\r\n");
+        "250-ENHANCEDSTATUSCODES\r\n250-ETRN\r\n250-DSN\r\n250-SMTPUTF8\r\n250 STARTTLS\r\n");
   st.tls = true;
   auto after = core::smtp::to_wire(ehlo_reply("mx.example", "192.0.2.1", capabilities(s, st, true)));
   CHECK(after.find("STARTTLS") == std::string::npos);
@@ -279,6 +289,27 @@ TEST_CASE("EHLO announces STARTTLS before TLS and AUTH only under TLS", "[smtp_s
   SessionState plain;
   CHECK(core::smtp::to_wire(ehlo_reply("h", "ip", capabilities(s, plain, false))).find("STARTTLS") ==
         std::string::npos);
+}
+
+TEST_CASE("ETRN names a domain, a domain and its subdomains, or a queue", "[smtp_server]") {
+  auto snap = Config().load();
+  auto remote = decide_etrn(snap, "tcp_local", "example.org");
+  CHECK_FALSE(remote.refusal);
+  CHECK(remote.channels == std::vector<std::string>{"tcp_local"});
+  CHECK(decide_etrn(snap, "tcp_local", "@example.org").channels == std::vector<std::string>{"tcp_local"});
+  CHECK(decide_etrn(snap, "tcp_local", "#tcp_intranet").channels == std::vector<std::string>{"tcp_intranet"});
+  CHECK(decide_etrn(snap, "tcp_local", "#TCP_Local").channels == std::vector<std::string>{"tcp_local"});
+  CHECK(wire(decide_etrn(snap, "tcp_local", "#no_such").refusal) ==
+        "459 4.7.0 Node #no_such not allowed: no such queue\r\n");
+  // Mail for this host's domains is delivered here: nothing to run for a client.
+  CHECK(wire(decide_etrn(snap, "tcp_local", "example.test").refusal) ==
+        "459 4.7.0 Node example.test not allowed: its mail is delivered here\r\n");
+  for (auto bad : {"not_a_domain!", "@", "#", "a..b", "@@example.org"}) {
+    INFO(bad);
+    auto d = decide_etrn(snap, "tcp_local", bad);
+    REQUIRE(d.refusal);
+    CHECK(d.refusal->code == (std::string_view(bad) == "#" ? 459 : 501));
+  }
 }
 
 TEST_CASE("MAIL parameters are checked against what was announced", "[smtp_server]") {

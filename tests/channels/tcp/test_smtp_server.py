@@ -16,6 +16,7 @@ Run by meson with IMTAD_BIN and IMTA_BIN pointing at the built programs.
 import os
 import re
 import resource
+import select
 import shutil
 import signal
 import smtplib
@@ -72,14 +73,14 @@ def parse_queue_file(path):
 class Instance:
     """A temporary imta instance and its running imtad."""
 
-    def __init__(self, edit=None):
+    def __init__(self, edit=None, services=""):
         self.root = tempfile.mkdtemp(prefix="imta-smtp-e2e-")
         self.proc = None
         self.ports = {}
         self.run(IMTA, "init", self.root, "--domain", "example.test", "--hostname", "mail.example.test")
         if edit:
             edit(self)
-        self.write_dispatcher_cnf()
+        self.write_dispatcher_cnf(services)
         self.run(IMTA, "--root", self.root, "cnbuild")
 
     # -- configuration ------------------------------------------------------------
@@ -99,8 +100,10 @@ class Instance:
         assert old in text, "%r not in %s" % (old, name)
         self.write(name, text.replace(old, new))
 
-    def write_dispatcher_cnf(self):
-        for name in ("smtp", "submit", "smtps", "short"):
+    def write_dispatcher_cnf(self, services=""):
+        """The test services on free ports; `services` adds more, with
+        %(name)d placeholders for ports of their own (named "extra*")."""
+        for name in ("smtp", "submit", "smtps", "short", "extra", "extra2"):
             self.ports[name] = free_port()
         self.write("dispatcher.cnf", """WORKER_THREADS=2
 MAX_CONNS=5000
@@ -120,7 +123,7 @@ PORT=%(short)d
 PARAMETER=CHANNEL=tcp_local
 COMMAND_TIMEOUT=2
 DATA_TIMEOUT=2
-""" % self.ports)
+""" % self.ports + services % self.ports)
 
     def run(self, *args, stdin=None):
         r = subprocess.run(list(args), input=stdin, capture_output=True, text=True, timeout=DEADLINE)
@@ -145,6 +148,35 @@ DATA_TIMEOUT=2
             if self.proc.poll() is not None or time.time() > until:
                 raise AssertionError("imtad did not come up: " + open(self.path("imtad.stderr")).read())
             time.sleep(0.05)
+        self.pause_job_controller()
+
+    def job_controller_pid(self):
+        try:
+            with open(self.path("run", "job_controller.pid")) as f:
+                return int(f.read().split()[0])
+        except (FileNotFoundError, ValueError, IndexError):
+            return None
+
+    def pause_job_controller(self):
+        """These tests look at the queue as the SMTP server left it: imtad's
+        job controller (when it has one) is stopped with SIGSTOP once it is
+        up, so it delivers nothing meanwhile (the watcher does not restart a
+        stopped child). SIGKILL of the process group ends it as usual."""
+        until = time.time() + 5
+        while time.time() < until:
+            pid = self.job_controller_pid()
+            if pid and os.path.exists(self.path("run", "job_controller.ctl")):
+                os.kill(pid, signal.SIGSTOP)
+                return
+            time.sleep(0.05)
+
+    def resume_job_controller(self):
+        pid = self.job_controller_pid()
+        if pid:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -178,6 +210,20 @@ DATA_TIMEOUT=2
 
     def count_files(self):
         return sum(len(v) for v in self.queue_files().values())
+
+    def files_from(self, sender):
+        """Queue files whose envelope From is `sender` (robust against a job
+        controller delivering other files meanwhile)."""
+        out = []
+        for paths in self.queue_files().values():
+            for p in paths:
+                try:
+                    env, _, _ = parse_queue_file(p)
+                except (FileNotFoundError, AssertionError, ValueError):
+                    continue  # delivered (or being rewritten) meanwhile
+                if env.get("from") == sender:
+                    out.append(p)
+        return out
 
     def log_lines(self):
         try:
@@ -722,6 +768,217 @@ class SmtpServerTest(unittest.TestCase):
         self.assertIn("550 5.7.1 Relaying not permitted: b@y.org", r.stdout)
 
 
+class JobControllerSocket:
+    """Stands in for the job controller: binds run/job_controller.sock and
+    collects the datagrams imtad's SMTP server sends (queue/notify.hpp).
+    When imtad runs a job controller, its socket is taken over once it is up
+    (its control socket exists); the controller's periodic rescan still finds
+    every file."""
+
+    def __init__(self, inst):
+        self.path = inst.path("run", "job_controller.sock")
+        control = inst.path("run", "job_controller.ctl")
+        until = time.time() + 5
+        while not os.path.exists(control) and time.time() < until:
+            time.sleep(0.05)
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+
+    def drain(self):
+        """Forgets what arrived so far (from earlier tests)."""
+        self.sock.setblocking(False)
+        try:
+            while self.sock.recv(65536):
+                pass
+        except BlockingIOError:
+            pass
+        self.sock.setblocking(True)
+
+    def lines(self, count):
+        """The next `count` lines that arrive (fewer if the wait runs out)."""
+        out = []
+        self.sock.settimeout(DEADLINE)
+        while len(out) < count:
+            try:
+                data = self.sock.recv(65536).decode()
+            except socket.timeout:
+                break
+            out.extend(l for l in data.split("\n") if l)
+        return out
+
+    def close(self):
+        self.sock.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+
+class LimitsAndEtrnTest(unittest.TestCase):
+    """The per-session disconnect limits, DOT_TIMEOUT, ETRN and the
+    notifications to the job controller, on an instance of their own:
+    tcp_local (127.0.0.1) has disconnecttransactionlimit 2 and
+    disconnectrecipientlimit 3, tcp_intranet (127.0.0.2) disconnectrejectlimit 2;
+    the "extra" service waits 30 s for each piece of data but 2 s in all."""
+
+    @classmethod
+    def setUpClass(cls):
+        def edit(inst):
+            inst.replace("mappings", "  $(127.0.0.0/8)            $Y\n", "  127.0.0.2                 $Y\n")
+            inst.replace("imta.cnf", "tcp_local smtp mx single_sys remotehost switchchannel",
+                         "tcp_local smtp mx single_sys remotehost switchchannel disconnecttransactionlimit 2 "
+                         "disconnectrecipientlimit 3")
+            inst.replace("imta.cnf", "tcp_intranet smtp mx single_sys allowswitchchannel",
+                         "tcp_intranet smtp mx single_sys allowswitchchannel disconnectrejectlimit 2")
+
+        cls.inst = Instance(edit, services="""[SERVICE=SMTP_DOT]
+PORT=%(extra)d
+PARAMETER=CHANNEL=tcp_local
+DATA_TIMEOUT=30
+DOT_TIMEOUT=2
+""")
+        cls.inst.add_user("alice")
+        cls.inst.add_user("bob")
+        cls.inst.start()
+        cls.jc = JobControllerSocket(cls.inst)
+        cls.port = cls.inst.ports["smtp"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.inst.destroy()
+        cls.jc.close()
+
+    def tearDown(self):
+        close_clients()
+
+    def test_transaction_limit(self):
+        c = Client(self.port, EXTERNAL)
+        c.reply()
+        c.cmd("EHLO x")
+        for _ in range(2):
+            self.assertEqual(c.cmd("MAIL FROM:<a@x.example>")[0], 250)
+            self.assertEqual(c.cmd("RSET")[0], 250)
+        self.assertEqual(c.cmd("MAIL FROM:<a@x.example>"),
+                         (421, ["4.7.0 Too many transactions in this session, closing connection"]))
+        self.assertTrue(c.closed())
+        self.assertTrue(self.inst.wait_log(r"tcp_local +\+ +C TCP\|.* disconnect transaction limit reached"))
+
+    def test_recipient_limit_counts_the_whole_session(self):
+        c = Client(self.port, EXTERNAL)
+        c.reply()
+        c.cmd("EHLO x")
+        c.cmd("MAIL FROM:<first@x.example>")
+        self.assertEqual(c.cmd("RCPT TO:<alice@example.test>")[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<bob@example.test>")[0], 250)
+        self.assertEqual(c.cmd("DATA")[0], 354)
+        c.send("Subject: one\r\n\r\nx\r\n.\r\n")
+        self.assertEqual(c.reply()[0], 250)
+        c.cmd("MAIL FROM:<second@x.example>")
+        self.assertEqual(c.cmd("RCPT TO:<alice@example.test>")[0], 250)  # the third
+        self.assertEqual(c.cmd("RCPT TO:<bob@example.test>"),
+                         (421, ["4.7.0 Too many recipients in this session, closing connection"]))
+        self.assertTrue(c.closed())
+        self.assertEqual(self.inst.files_from("second@x.example"), [])  # the open transaction is abandoned
+        self.assertTrue(self.inst.wait_log(r"tcp_local +J 0 second@x\.example rfc822; bob@example\.test .*421 4\.7\.0"))
+        self.assertTrue(self.inst.wait_log(r" C TCP\|.* disconnect recipient limit reached"))
+
+    def test_reject_limit(self):
+        c = Client(self.port, INTERNAL)
+        c.reply()
+        c.cmd("EHLO x")
+        c.cmd("MAIL FROM:<harvester@x.example>")
+        self.assertEqual(c.cmd("RCPT TO:<nobody1@example.test>")[0], 550)
+        self.assertEqual(c.cmd("RCPT TO:<alice@example.test>")[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<nobody2@example.test>"), (550, ["5.1.1 nobody2@example.test: no such user"]))
+        self.assertEqual(c.reply(), (421, ["4.7.0 Too many rejected recipients, closing connection"]))
+        self.assertTrue(c.closed())
+        self.assertTrue(self.inst.wait_log(r"tcp_intranet +\+ +C TCP\|.* disconnect reject limit reached"))
+
+    def test_dot_timeout_ends_a_trickling_message(self):
+        c = Client(self.inst.ports["extra"], INTERNAL)
+        c.reply()
+        c.cmd("EHLO x")
+        c.cmd("MAIL FROM:<slow@x.example>")
+        c.cmd("RCPT TO:<alice@example.test>")
+        self.assertEqual(c.cmd("DATA")[0], 354)
+        c.send("Subject: slow\r\n\r\n")
+        # A byte now and then: each piece comes well within DATA_TIMEOUT=30,
+        # the message never ends; DOT_TIMEOUT=2 does.
+        until = time.time() + DEADLINE
+        while time.time() < until:
+            readable, _, _ = select.select([c.sock], [], [], 0.3)
+            if readable:
+                break
+            try:
+                c.send("x")
+            except OSError:
+                break
+        code, text = c.reply()
+        self.assertEqual(code, 421)
+        self.assertTrue(text[0].startswith("4.4.2 "), text)
+        self.assertTrue(c.closed())
+        self.assertEqual(self.inst.files_from("slow@x.example"), [])
+        self.assertTrue(self.inst.wait_log(r" C TCP\|127\.0\.0\.1\|%d\|.* timeout waiting for the end of the message data"
+                                           % self.inst.ports["extra"]))
+
+    def test_etrn(self):
+        self.jc.drain()
+        c = Client(self.port, INTERNAL)
+        c.reply()
+        self.assertEqual(c.cmd("ETRN example.org"), (503, ["5.5.1 Send HELO or EHLO first"]))
+        self.assertIn("ETRN", c.cmd("EHLO x")[1])
+        self.assertEqual(c.cmd("ETRN example.org"), (250, ["2.0.0 Queuing for node example.org started"]))
+        self.assertEqual(c.cmd("ETRN #tcp_intranet"), (250, ["2.0.0 Queuing for node #tcp_intranet started"]))
+        self.assertEqual(self.jc.lines(2), ["submit tcp_local", "submit tcp_intranet"])
+        self.assertEqual(c.cmd("ETRN example.test"),
+                         (459, ["4.7.0 Node example.test not allowed: its mail is delivered here"]))
+        self.assertEqual(c.cmd("ETRN #nowhere"), (459, ["4.7.0 Node #nowhere not allowed: no such queue"]))
+        self.assertEqual(c.cmd("ETRN bad!domain")[0], 501)
+        self.assertEqual(c.cmd("ETRN")[0], 501)
+        c.cmd("MAIL FROM:<a@x.example>")
+        self.assertEqual(c.cmd("ETRN example.org"), (503, ["5.5.1 ETRN not permitted during a mail transaction"]))
+        c.cmd("RSET")
+        # Nobody listening: the request cannot be passed on.
+        self.jc.close()
+        try:
+            self.assertEqual(c.cmd("ETRN example.org"), (458, ["4.3.0 Unable to queue messages for node example.org"]))
+        finally:
+            type(self).jc = JobControllerSocket(self.inst)
+        c.cmd("QUIT")
+        # LOG_CONNECTION bit 2: an I record per ETRN, with the node and the reply.
+        hits = self.inst.wait_log(r"tcp_intranet +\+ +I TCP\|127\.0\.0\.1\|%d\|127\.0\.0\.2\|\d+ SMTP example\.org "
+                                  r"250 2\.0\.0 Queuing for node example\.org started" % self.port)
+        self.assertEqual(len(hits), 1)
+        self.assertTrue(self.inst.wait_log(r" I TCP\|.* SMTP example\.test 459 4\.7\.0 "))
+
+    def test_commits_are_announced_to_the_job_controller(self):
+        self.jc.drain()
+        c = Client(self.port, INTERNAL)
+        c.reply()
+        c.cmd("EHLO x")
+        c.cmd("MAIL FROM:<a@x.example>")
+        c.cmd("RCPT TO:<alice@example.test>")
+        c.cmd("RCPT TO:<someone@far.example>")
+        c.cmd("DATA")
+        c.send("Subject: announce\r\n\r\nx\r\n.\r\n")
+        code, text = c.reply()
+        self.assertEqual(code, 250)
+        qid = queued_id(text[0])
+        lines = self.jc.lines(2)
+        self.assertEqual(len(lines), 2, lines)
+        # One line per file: channel TAB path, the file named with the id.
+        # (A job controller may have delivered the files by now.)
+        channels = sorted(l.split("\t")[0] for l in lines)
+        self.assertEqual(channels, ["l", "tcp_local"])
+        for l in lines:
+            channel, path = l.split("\t")
+            self.assertTrue(path.startswith(self.inst.path("queue", channel) + "/"), path)
+            self.assertIn(qid, os.path.basename(path))
+
+
 class DefaultInstanceTest(unittest.TestCase):
     """The instance exactly as `imta init` makes it (ports aside): the README's
     run command and the seed's telnet walk-through."""
@@ -777,6 +1034,7 @@ class GracefulStopTest(unittest.TestCase):
         idle = Client(port)
         idle.reply()
         idle.cmd("EHLO x")
+        self.inst.resume_job_controller()  # it must be able to stop too
         os.kill(self.inst.proc.pid, signal.SIGTERM)
         self.assertEqual(idle.reply()[0], 421)
         self.assertTrue(idle.closed())
