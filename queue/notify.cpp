@@ -80,6 +80,20 @@ bool EnqueueNotifier::enqueued(const std::vector<QueuePath>& files) {
   return all_sent && !files.empty();
 }
 
+void EnqueueNotifier::add(const std::vector<QueuePath>& files) {
+  std::lock_guard lock(pending_mutex_);
+  pending_.insert(pending_.end(), files.begin(), files.end());
+}
+
+bool EnqueueNotifier::flush() {
+  std::vector<QueuePath> files;
+  {
+    std::lock_guard lock(pending_mutex_);
+    files.swap(pending_);
+  }
+  return files.empty() || enqueued(files);
+}
+
 bool EnqueueNotifier::submit(const std::string& channel) {
   std::string line = channel.empty() ? std::string("submit\n") : "submit " + channel + '\n';
   return send_datagram(fd_, path_, line);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <filesystem>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,12 @@ class EnqueueNotifier {
   /// True when the datagram went out (false: nobody listens, the
   /// controller's queue is full, ...); callers may ignore it.
   bool enqueued(const std::vector<QueuePath>& files);
+  /// The same in two steps, for many commits in a row: add() collects
+  /// files (any thread), flush() sends what was collected (one datagram;
+  /// more only for very many files). The SMTP server adds each commit's
+  /// files and flushes once per group-commit batch.
+  void add(const std::vector<QueuePath>& files);
+  bool flush();
   /// Asks the controller to run `channel` now, ignoring nothing (`imta
   /// submit CHANNEL`, ETRN; empty = every channel): the line "submit <channel>".
   /// True when the datagram went out.
@@ -35,6 +42,8 @@ class EnqueueNotifier {
  private:
   std::filesystem::path path_;
   int fd_ = -1;
+  std::mutex pending_mutex_;
+  std::vector<QueuePath> pending_;
 };
 
 /// One parsed line of a datagram.

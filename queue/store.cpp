@@ -228,7 +228,7 @@ struct StoreCore {
     if (!committer) {
       root_fd = open_folder(options.root);
       if (!root_fd) return nullptr;
-      committer = std::make_unique<GroupCommit>(options.group_barrier, root_fd.get());
+      committer = std::make_unique<GroupCommit>(options.group_barrier, root_fd.get(), options.after_commit_batch);
     }
     return committer.get();
   }

@@ -60,6 +60,10 @@ struct StoreOptions {
   /// where the system allows it; false: always hidden named temporaries
   /// (.tmp.*) renamed into place. (Both are crash-safe; unnamed is cheaper.)
   bool unnamed_temporaries = true;
+  /// Runs on the commit thread after the completion callbacks of each
+  /// batch of commits (commit_async's `done`), e.g. to announce the batch's
+  /// files in one notification. Must not block.
+  std::function<void()> after_commit_batch;
 };
 
 /// A new unique id: 18 base-36 characters; starts with the creation time in

@@ -67,10 +67,11 @@ struct ServerResources {
   /// The configuration of the last load or reload (the store asks it for
   /// each channel's `subdirs`; sessions use the one they started with).
   std::atomic<std::shared_ptr<const config::Snapshot>> snapshot;
+  /// Tells the job controller about each commit and each ETRN. Before the
+  /// store: the store's commit thread uses it until the store is gone.
+  queue::EnqueueNotifier notifier;
   queue::Store store;
   core::log::AsyncMailLog log;
-  /// Tells the job controller about each commit and each ETRN.
-  queue::EnqueueNotifier notifier;
   UsersPool users;
   BlockingPool auth_threads{2};
   std::atomic<std::shared_ptr<TlsContext>> tls;  ///< null: STARTTLS not offered

@@ -94,6 +94,9 @@ queue::StoreOptions store_options(const core::Instance& instance, const config::
   const auto& sync = snapshot.options.text("QUEUE_SYNC");
   if (sync == "fdatasync") o.group_barrier = queue::GroupBarrier::fdatasync;
   if (sync == "file") o.sync = queue::SyncMode::per_file;
+  // The files of a whole batch of commits in one datagram to the job
+  // controller (sessions add() theirs as their commits complete).
+  o.after_commit_batch = [&resources] { resources.notifier.flush(); };
   o.subdirs = [&resources](std::string_view channel) -> unsigned {
     auto snap = resources.snapshot.load();
     const auto* ch = snap ? snap->imta_cnf.find_channel(channel) : nullptr;
@@ -118,9 +121,9 @@ core::log::MailLogFileOptions log_file_options(const core::Instance& instance, c
 ServerResources::ServerResources(const core::Instance& inst, std::shared_ptr<const config::Snapshot> snap)
     : instance(inst),
       snapshot(snap),
+      notifier(queue::notify_socket_path(inst.run_dir())),
       store(store_options(inst, *snap, *this)),
       log(log_file_options(inst, *snap)),
-      notifier(queue::notify_socket_path(inst.run_dir())),
       users(core::users_db_path(inst)),
       username(process_owner()) {}
 

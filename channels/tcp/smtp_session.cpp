@@ -854,13 +854,17 @@ asio::awaitable<void> Session::deliver(MessageAssembler& message) {
     co_return;
   }
   auto* txn = &message.transaction();
-  std::function<void(std::function<void(CommitOutcome)>)> commit = [txn, res = res_](
+  // (A plain pointer: the notifier outlives the store's commit thread, and
+  // a callback must never hold the last reference to the resources, whose
+  // destructor joins that thread.)
+  auto* notifier = &res_->notifier;
+  std::function<void(std::function<void(CommitOutcome)>)> commit = [txn, notifier](
                                                                         std::function<void(CommitOutcome)> done) {
-    txn->commit_async([done, res](std::error_code ec, std::vector<queue::QueuePath> paths) {
-      // On the commit thread, off the sessions' threads: tell the job
-      // controller (one non-blocking datagram; if it is lost, the
-      // controller's rescan finds the files).
-      if (!ec) res->notifier.enqueued(paths);
+    txn->commit_async([done, notifier](std::error_code ec, std::vector<queue::QueuePath> paths) {
+      // On the commit thread, off the sessions' threads: the job controller
+      // hears of the files with the rest of the batch (one non-blocking
+      // datagram after the batch; if it is lost, its rescan finds them).
+      if (!ec) notifier->add(paths);
       done({ec, std::move(paths)});
     });
   };

@@ -9,7 +9,8 @@
 # also measure the dispatcher's memory with 10,000 idle connections,
 # POSTFIX=0 to skip Postfix, SYNC="syncfs fdatasync" to measure imtad once
 # per QUEUE_SYNC value in each round (default: syncfs only), SETTLE
-# (seconds between rounds, default 60; see below).
+# (seconds between rounds, default 60; see below), OPTIONS="NAME=VALUE ..."
+# added to the imtad instances' option.dat (e.g. "LOG_TRACKING=0").
 #
 # Each round measures, one after the other with the same load:
 #   imtad            every message durable (group commit) before its 250
@@ -76,6 +77,7 @@ fresh_instance() {  # SYNC: a new instance (empty queue) with QUEUE_SYNC=SYNC
     "$inst/config/dispatcher.cnf"
   sed -i "s/^MAX_CONNS=.*/MAX_CONNS=20000/" "$inst/config/dispatcher.cnf"
   echo "QUEUE_SYNC=$1" >>"$inst/config/option.dat"
+  for o in ${OPTIONS:-}; do echo "$o" >>"$inst/config/option.dat"; done
   "$imta" --root "$inst" cnbuild 2>/dev/null
   "$imta" --root "$inst" user add bench --no-password >/dev/null
 }
@@ -151,6 +153,7 @@ postfix_mode() {  # hold | default
 
 echo "== $messages messages of 1 KB, $sessions sessions, $per_conn messages per connection, $runs rounds"
 echo "== $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+[ -n "${OPTIONS:-}" ] && echo "== imtad option.dat additions: $OPTIONS"
 [ "$postfix_ok" = 1 ] && echo "== Postfix $(postconf -c "$pf_dir" -h mail_version), private instance on port $pf_port"
 hz=$(getconf CLK_TCK)
 for round in $(seq "$runs"); do

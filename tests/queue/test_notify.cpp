@@ -151,3 +151,21 @@ TEST_CASE("notify: a full receive queue drops datagrams without blocking", "[not
   CHECK(sent > 0);
   CHECK(dropped > 0);
 }
+
+TEST_CASE("notify: files added by several commits go out in one datagram at flush", "[notify]") {
+  Receiver receiver;
+  EnqueueNotifier notifier(receiver.path);
+  CHECK(notifier.flush());  // nothing pending: nothing sent, nothing wrong
+  CHECK(receiver.next().empty());
+  notifier.add({file("l", "/q/l/ZZa.00")});
+  notifier.add({file("tcp_local", "/q/tcp_local/ZZb.00"), file("l", "/q/l/ZZb.00")});
+  CHECK(receiver.next().empty());  // not before the flush
+  CHECK(notifier.flush());
+  auto got = parse_notifications(receiver.next());
+  REQUIRE(got.size() == 3);
+  CHECK(got[0].path == fs::path("/q/l/ZZa.00"));
+  CHECK(got[2].path == fs::path("/q/l/ZZb.00"));
+  CHECK(receiver.next().empty());
+  CHECK(notifier.flush());  // sent once only
+  CHECK(receiver.next().empty());
+}
