@@ -584,4 +584,12 @@ ImtaCnf read_imta_cnf(ImageReader& in) {
   return cnf;
 }
 
+unsigned channel_subdirs(const ImtaCnf& cnf, std::string_view channel) {
+  const auto* ch = cnf.find_channel(channel);
+  const auto* k = ch ? ch->keyword("subdirs") : nullptr;
+  if (!k || k->args.empty()) return 0;
+  auto n = core::parse_integer(k->args.front());
+  return n && *n > 0 ? static_cast<unsigned>(*n) : 0;
+}
+
 }  // namespace imta::config

@@ -86,6 +86,10 @@ ImtaCnf parse_imta_cnf(const std::vector<SourceLine>& lines, Diagnostics& diags)
 /// about $M/$N/$C/$Q controls naming channels that do not exist.
 void check_rule_tags(const ImtaCnf& cnf, Diagnostics& diags);
 
+/// The channel's `subdirs` keyword: how many subfolders its queue is spread
+/// over; 0 when it has none (or the channel is unknown).
+unsigned channel_subdirs(const ImtaCnf& cnf, std::string_view channel);
+
 /// One warning per distinct keyword that is recognised but not yet acted on by
 /// this version, at its first use, with the number of uses.
 void warn_unimplemented(const ImtaCnf& cnf, Diagnostics& diags);

@@ -2,6 +2,8 @@
 
 #include "config/imta_cnf.hpp"
 #include "config/options.hpp"
+#include "config/snapshot.hpp"
+#include "core/instance.hpp"
 #include "core/text.hpp"
 
 namespace imta::config {
@@ -27,6 +29,14 @@ core::log::LogOptions log_options(const Options& o) {
 }
 
 bool separate_connection_log(const Options& o) { return o.integer("SEPARATE_CONNECTION_LOG") != 0; }
+
+core::log::MailLogFileOptions mail_log_file_options(const core::Instance& instance, const Snapshot& snapshot) {
+  core::log::MailLogFileOptions o;
+  o.log_dir = instance.log_dir();
+  o.format = log_options(snapshot.options);
+  o.separate_connection_log = separate_connection_log(snapshot.options);
+  return o;
+}
 
 bool channel_logs(const ImtaCnf& cnf, std::string_view channel) {
   const auto* ch = cnf.find_channel(channel);

@@ -6,6 +6,11 @@
 #include <string_view>
 
 #include "core/log/mail_log.hpp"
+#include "core/log/mail_log_file.hpp"
+
+namespace imta::core {
+class Instance;
+}
 
 namespace imta::config {
 
@@ -20,6 +25,11 @@ core::log::LogOptions log_options(const Options& option_dat);
 
 /// SEPARATE_CONNECTION_LOG=1: connection records go to connection.log_current.
 bool separate_connection_log(const Options& option_dat);
+
+struct Snapshot;
+/// The mail.log writer's settings for an instance under a configuration
+/// (log/, the LOG_* options, SEPARATE_CONNECTION_LOG).
+core::log::MailLogFileOptions mail_log_file_options(const core::Instance& instance, const Snapshot& snapshot);
 
 /// True when `channel` has the `logging` keyword in effect (in its block or
 /// through `defaults`). Without it, or with `nologging`, or for a channel the

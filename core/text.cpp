@@ -94,4 +94,65 @@ std::optional<std::int64_t> parse_integer(std::string_view s) {
   return static_cast<std::int64_t>(value);
 }
 
+void append_lf(std::string& out, std::string_view text) {
+  // Whole runs up to each CRLF at a time, the CR left out.
+  std::size_t from = 0;
+  for (auto crlf = text.find("\r\n"); crlf != std::string_view::npos; crlf = text.find("\r\n", from)) {
+    out.append(text, from, crlf - from);
+    out += '\n';
+    from = crlf + 2;
+  }
+  out.append(text, from, std::string_view::npos);
+}
+
+std::string to_lf(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  append_lf(out, text);
+  return out;
+}
+
+std::string to_crlf(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + text.size() / 32 + 2);
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '\r') {
+      out += "\r\n";
+      if (i + 1 < text.size() && text[i + 1] == '\n') ++i;
+    } else if (c == '\n') {
+      out += "\r\n";
+    } else {
+      out += c;
+    }
+  }
+  if (!out.empty() && !out.ends_with("\r\n")) out += "\r\n";
+  return out;
+}
+
+std::string header_field(std::string_view message, std::string_view name) {
+  std::size_t pos = 0;
+  while (pos < message.size()) {
+    auto eol = message.find("\r\n", pos);
+    if (eol == std::string_view::npos) eol = message.size();
+    std::string_view line = message.substr(pos, eol - pos);
+    if (line.empty()) break;  // the end of the header section
+    auto colon = line.find(':');
+    if (colon != std::string_view::npos && iequals(trim(line.substr(0, colon)), name)) {
+      std::string value(line.substr(colon + 1));
+      // Continuation lines start with a blank.
+      std::size_t next = eol + 2;
+      while (next < message.size() && (message[next] == ' ' || message[next] == '\t')) {
+        auto e = message.find("\r\n", next);
+        if (e == std::string_view::npos) e = message.size();
+        value += message.substr(next, e - next);
+        next = e + 2;
+      }
+      return std::string(trim(value));
+    }
+    pos = eol + 2;
+  }
+  return {};
+}
+
 }  // namespace imta::core

@@ -33,4 +33,18 @@ std::vector<std::string> split_words(std::string_view s);
 /// Optional leading sign. Returns nullopt on any stray character or overflow.
 std::optional<std::int64_t> parse_integer(std::string_view s);
 
+/// `text` with CRLF line ends turned into LF (what Unix programs expect);
+/// a lone CR or LF is kept.
+std::string to_lf(std::string_view text);
+/// The same, appended to `out`.
+void append_lf(std::string& out, std::string_view text);
+/// `text` with every line ending in CRLF (bare LF and CR become CRLF), and a
+/// final CRLF added when the text does not end with a line end.
+std::string to_crlf(std::string_view text);
+
+/// The value of the first `name` field (case-insensitive) of the header
+/// section of `message` (CRLF line ends; the section ends at the first empty
+/// line), continuation lines unfolded, trimmed; "" when there is none.
+std::string header_field(std::string_view message, std::string_view name);
+
 }  // namespace imta::core

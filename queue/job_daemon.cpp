@@ -147,22 +147,6 @@ class Rescanner {
 
 }  // namespace
 
-core::log::MailLogFileOptions mail_log_options(const core::Instance& instance, const config::Snapshot& snapshot) {
-  core::log::MailLogFileOptions o;
-  o.log_dir = instance.log_dir();
-  o.format = config::log_options(snapshot.options);
-  o.separate_connection_log = config::separate_connection_log(snapshot.options);
-  return o;
-}
-
-unsigned channel_subdirs(const config::Snapshot& snapshot, std::string_view channel) {
-  const auto* ch = snapshot.imta_cnf.find_channel(channel);
-  const auto* k = ch ? ch->keyword("subdirs") : nullptr;
-  if (!k || k->args.empty()) return 0;
-  auto n = core::parse_integer(k->args.front());
-  return n && *n > 0 ? static_cast<unsigned>(*n) : 0;
-}
-
 int run_job_daemon(const JobDaemonOptions& options) {
   auto log = [&](const std::string& line) {
     if (options.log) options.log("job_controller: " + line);
@@ -185,9 +169,9 @@ int run_job_daemon(const JobDaemonOptions& options) {
   }
   StoreOptions store_options;
   store_options.root = instance.queue_dir();
-  store_options.subdirs = [&current](std::string_view channel) { return channel_subdirs(*current.load(), channel); };
+  store_options.subdirs = [&current](std::string_view channel) { return config::channel_subdirs(current.load()->imta_cnf, channel); };
   Store store(std::move(store_options));
-  core::log::AsyncMailLog mail_log(mail_log_options(instance, *current.load()));
+  core::log::AsyncMailLog mail_log(config::mail_log_file_options(instance, *current.load()));
 
   std::string error;
   const auto notify_path = notify_socket_path(instance.run_dir());
@@ -246,7 +230,7 @@ int run_job_daemon(const JobDaemonOptions& options) {
             try {
               auto fresh = std::make_shared<const config::Snapshot>(config::load_image(instance.image_path()));
               current.store(fresh);
-              mail_log.set_options(mail_log_options(instance, *fresh));
+              mail_log.set_options(config::mail_log_file_options(instance, *fresh));
               controller.reload(fresh);
               log("configuration reloaded");
             } catch (const std::exception& e) {

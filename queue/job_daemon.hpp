@@ -25,12 +25,6 @@ struct JobDaemonOptions {
   std::function<void(const std::string&)> log;
 };
 
-/// The mail.log writer's settings (LOG_*, BLOCK_SIZE, SEPARATE_CONNECTION_LOG).
-core::log::MailLogFileOptions mail_log_options(const core::Instance& instance, const config::Snapshot& snapshot);
-
-/// The channel's `subdirs` keyword (0 when it has none), for StoreOptions.
-unsigned channel_subdirs(const config::Snapshot& snapshot, std::string_view channel);
-
 /// Runs until SIGTERM/SIGINT; returns the exit code (78 when the compiled
 /// configuration cannot be loaded, 71 when a socket cannot be set up).
 int run_job_daemon(const JobDaemonOptions& options);

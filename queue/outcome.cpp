@@ -1,14 +1,12 @@
 // Acting on a master's report; see outcome.hpp for the order of things.
 #include "queue/outcome.hpp"
 
-#include <pwd.h>
-#include <unistd.h>
-
 #include <chrono>
 
 #include "config/log_options.hpp"
 #include "core/log/async_log.hpp"
 #include "core/text.hpp"
+#include "queue/log_record.hpp"
 #include "queue/notice.hpp"
 #include "queue/submit.hpp"
 
@@ -18,24 +16,6 @@ namespace {
 
 using core::log::LogRecord;
 using core::log::RecordCode;
-
-/// The user this process runs as, for LOG_USERNAME.
-const std::string& process_owner() {
-  static const std::string name = [] {
-    if (const passwd* pw = ::getpwuid(::geteuid())) return std::string(pw->pw_name);
-    return std::to_string(::geteuid());
-  }();
-  return name;
-}
-
-/// The original recipient as mail.log shows it: ORCPT's address when it is
-/// rfc822, else the address as first given.
-std::string orig_address(const core::Recipient& r) {
-  auto semi = r.orcpt.find(';');
-  if (semi != std::string::npos && core::iequals(std::string_view(r.orcpt).substr(0, semi), "rfc822"))
-    return r.orcpt.substr(semi + 1);
-  return r.original.empty() ? r.active : r.original;
-}
 
 /// What the log and the history say about an outcome.
 std::string diagnostic_of(const RecipientOutcome& o) {
@@ -218,18 +198,9 @@ class Outcomes {
     if (!logs_) return;
     const auto& r = envelope_.recipients[i];
     const auto& o = outcomes_[i];
-    LogRecord rec;
-    rec.code = code;
+    // The file under the name it had when tried (ZZ... on the first Q).
+    LogRecord rec = recipient_record(code, channel_, envelope_, r, tried_path_);
     rec.modifiers = modifiers;
-    rec.source_channel = channel_;
-    rec.size_bytes = envelope_.size;
-    rec.env_from = envelope_.from;
-    rec.orig_to = orig_address(r);
-    rec.active_to = r.active;
-    rec.notary = r.notify;
-    rec.filename = tried_path_;  // the name it had when tried (ZZ... on the first Q)
-    if (!envelope_.message_id.empty()) rec.message_ids = {envelope_.message_id};
-    rec.username = process_owner();
     rec.connection_info = o.connection_info;
     if (auto d = diagnostic_of(o); !d.empty()) rec.diagnostics = {std::move(d)};
     records_.push_back(std::move(rec));

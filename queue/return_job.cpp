@@ -1,9 +1,6 @@
 // The return job; see return_job.hpp.
 #include "queue/return_job.hpp"
 
-#include <pwd.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -14,6 +11,7 @@
 #include "config/log_options.hpp"
 #include "core/log/async_log.hpp"
 #include "core/text.hpp"
+#include "queue/log_record.hpp"
 #include "queue/notice.hpp"
 #include "queue/outcome.hpp"
 #include "queue/submit.hpp"
@@ -50,15 +48,6 @@ std::optional<std::vector<std::int64_t>> keyword_values(const config::Channel* c
   return values;
 }
 
-/// The user this process runs as, for LOG_USERNAME (as queue/outcome.cpp).
-const std::string& process_owner() {
-  static const std::string name = [] {
-    if (const passwd* pw = ::getpwuid(::geteuid())) return std::string(pw->pw_name);
-    return std::to_string(::geteuid());
-  }();
-  return name;
-}
-
 /// NOTIFY=NEVER asks for no notice; with FAILURE set as well NEVER is ignored.
 bool notify_never(const core::Recipient& r) {
   return (r.notify & core::notify_never) != 0 && (r.notify & core::notify_failure) == 0;
@@ -68,14 +57,6 @@ bool notify_never(const core::Recipient& r) {
 bool wants_delay(const core::Recipient& r) {
   if (notify_never(r)) return false;
   return r.notify == 0 || (r.notify & core::notify_delay) != 0;
-}
-
-/// The original recipient as mail.log shows it (as queue/outcome.cpp).
-std::string orig_address(const core::Recipient& r) {
-  auto semi = r.orcpt.find(';');
-  if (semi != std::string::npos && core::iequals(std::string_view(r.orcpt).substr(0, semi), "rfc822"))
-    return r.orcpt.substr(semi + 1);
-  return r.original.empty() ? r.active : r.original;
 }
 
 /// The last error recorded for `r` (for it or for the whole file), "" if none.
@@ -363,18 +344,8 @@ class ReturnPass {
   }
 
   LogRecord record(const Claim& claim, RecordCode code, const core::Recipient& r, const std::string& why) const {
-    const auto& env = claim.file().envelope;
-    LogRecord rec;
-    rec.code = code;
-    rec.source_channel = claim.entry().channel;
-    rec.size_bytes = env.size;
-    rec.env_from = env.from;
-    rec.orig_to = orig_address(r);
-    rec.active_to = r.active;
-    rec.notary = r.notify;
-    rec.filename = claim.entry().path.string();
-    if (!env.message_id.empty()) rec.message_ids = {env.message_id};
-    rec.username = process_owner();
+    LogRecord rec =
+        recipient_record(code, claim.entry().channel, claim.file().envelope, r, claim.entry().path.string());
     rec.queue_id = claim.entry().name.id;
     rec.diagnostics = {why};
     return rec;

@@ -1,9 +1,6 @@
 // Submitting a message from inside the MTA; see submit.hpp.
 #include "queue/submit.hpp"
 
-#include <pwd.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <map>
@@ -13,6 +10,7 @@
 #include "config/rewrite.hpp"
 #include "core/log/async_log.hpp"
 #include "core/text.hpp"
+#include "queue/log_record.hpp"
 #include "queue/notify.hpp"
 
 namespace imta::queue {
@@ -43,48 +41,6 @@ void add_unique(std::vector<Route>& routes, Route route) {
     return core::iequals(r.channel, route.channel) && core::iequals(r.active, route.active);
   });
   if (!seen) routes.push_back(std::move(route));
-}
-
-/// The value of the first Message-ID field of the header section (unfolded,
-/// trimmed), or "" when there is none.
-std::string header_message_id(std::string_view message) {
-  auto end = message.find("\r\n\r\n");
-  std::string_view head = message.substr(0, end == std::string_view::npos ? message.size() : end + 2);
-  std::size_t pos = 0;
-  while (pos < head.size()) {
-    auto eol = head.find("\r\n", pos);
-    if (eol == std::string_view::npos) eol = head.size();
-    std::string_view line = head.substr(pos, eol - pos);
-    auto colon = line.find(':');
-    if (colon != std::string_view::npos && core::iequals(core::trim(line.substr(0, colon)), "Message-ID")) {
-      std::string value(line.substr(colon + 1));
-      // Continuation lines start with a blank.
-      std::size_t next = eol + 2;
-      while (next < head.size() && (head[next] == ' ' || head[next] == '\t')) {
-        auto e = head.find("\r\n", next);
-        if (e == std::string_view::npos) e = head.size();
-        value += head.substr(next, e - next);
-        next = e + 2;
-      }
-      return std::string(core::trim(value));
-    }
-    pos = eol + 2;
-  }
-  return {};
-}
-
-/// The original recipient as mail.log shows it: the ORCPT address when its
-/// type is rfc822, else the address as first given.
-std::string orig_address(const core::Recipient& r) {
-  auto semi = r.orcpt.find(';');
-  if (semi != std::string::npos && core::iequals(std::string_view(r.orcpt).substr(0, semi), "rfc822"))
-    return r.orcpt.substr(semi + 1);
-  return r.original;
-}
-
-std::string process_owner() {
-  if (const passwd* pw = ::getpwuid(::geteuid())) return pw->pw_name;
-  return std::to_string(::geteuid());
 }
 
 class SubmitCategory final : public std::error_category {
@@ -270,7 +226,7 @@ SubmitResult Submitter::submit(Submission submission) {
     return result;
   }
 
-  if (env.message_id.empty()) env.message_id = header_message_id(submission.message);
+  if (env.message_id.empty()) env.message_id = core::header_field(submission.message, "Message-ID");
   if (env.received_ms == 0)
     env.received_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
@@ -306,7 +262,6 @@ SubmitResult Submitter::submit(Submission submission) {
   }
 
   if (log_) {
-    static const std::string owner = process_owner();
     std::vector<std::string> ids;
     if (!env.message_id.empty()) ids.push_back(env.message_id);
     for (const auto& id : submission.related_message_ids)
@@ -323,18 +278,9 @@ SubmitResult Submitter::submit(Submission submission) {
                              ? result.files[i].path.string()
                              : std::string();
       for (const auto& r : copy.envelope.recipients) {
-        core::log::LogRecord rec;
-        rec.code = core::log::RecordCode::Enqueue;
-        rec.source_channel = env.source_channel;
+        auto rec = recipient_record(core::log::RecordCode::Enqueue, env.source_channel, env, r, file);
         rec.dest_channel = copy.channel;
-        rec.size_bytes = env.size;
-        rec.env_from = env.from;
-        rec.orig_to = orig_address(r);
-        rec.active_to = r.active;
-        rec.notary = r.notify;
-        rec.filename = file;
         rec.message_ids = ids;
-        rec.username = owner;
         rec.auth_user = env.auth_user;
         records.push_back(std::move(rec));
       }

@@ -19,6 +19,7 @@
 #include <map>
 
 #include "channels/masters.hpp"
+#include "config/log_options.hpp"
 #include "core/log/async_log.hpp"
 #include "queue/job_control.hpp"
 #include "queue/job_daemon.hpp"
@@ -129,9 +130,9 @@ int run_run(const CommandContext& context, const std::vector<std::string>& args)
 
   queue::StoreOptions store_options;
   store_options.root = loaded->instance.queue_dir();
-  store_options.subdirs = [snapshot](std::string_view ch) { return queue::channel_subdirs(*snapshot, ch); };
+  store_options.subdirs = [snapshot](std::string_view ch) { return config::channel_subdirs(snapshot->imta_cnf, ch); };
   queue::Store store(std::move(store_options));
-  core::log::AsyncMailLog log(queue::mail_log_options(loaded->instance, *snapshot));
+  core::log::AsyncMailLog log(config::mail_log_file_options(loaded->instance, *snapshot));
   queue::EnqueueNotifier notifier(queue::notify_socket_path(loaded->instance.run_dir()));
   queue::Submitter submitter(snapshot, store, &log, &notifier);
 

@@ -26,16 +26,6 @@ std::int64_t clock_ms() {
       .count();
 }
 
-// The channel's `subdirs` keyword; 0 when it has none.
-unsigned subdirs_of(const config::Snapshot& snap, std::string_view channel) {
-  const auto* ch = snap.imta_cnf.find_channel(channel);
-  if (ch == nullptr) return 0;
-  const auto* kw = ch->keyword("subdirs");
-  if (kw == nullptr || kw->args.empty()) return 0;
-  auto n = core::parse_integer(kw->args.front());
-  return n && *n > 0 ? static_cast<unsigned>(*n) : 0;
-}
-
 }  // namespace
 
 QueueManager::QueueManager(core::Instance instance, config::Snapshot snapshot)
@@ -43,7 +33,7 @@ QueueManager::QueueManager(core::Instance instance, config::Snapshot snapshot)
   queue::StoreOptions options;
   options.root = instance_.queue_dir();
   options.sync = queue::SyncMode::group;
-  options.subdirs = [this](std::string_view channel) { return subdirs_of(snapshot_, channel); };
+  options.subdirs = [this](std::string_view channel) { return config::channel_subdirs(snapshot_.imta_cnf, channel); };
   store_ = std::make_unique<queue::Store>(std::move(options));
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/log/async_log.hpp"
+#include "config/log_options.hpp"
 #include "queue/job_daemon.hpp"
 #include "queue/master.hpp"
 #include "queue/notify.hpp"
@@ -37,7 +38,7 @@ class Returner {
         // outlives this object.
         snapshot_(std::shared_ptr<const config::Snapshot>(), &qm.config()),
         store_(qm.store().options()),
-        log_(queue::mail_log_options(qm.instance(), qm.config())),
+        log_(config::mail_log_file_options(qm.instance(), qm.config())),
         notifier_(queue::notify_socket_path(qm.instance().run_dir())),
         submitter_(snapshot_, store_, &log_, &notifier_) {
     services_.instance = &qm.instance();

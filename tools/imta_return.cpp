@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include "core/log/async_log.hpp"
+#include "config/log_options.hpp"
 #include "queue/job_daemon.hpp"
 #include "queue/notify.hpp"
 #include "queue/return_job.hpp"
@@ -98,14 +99,14 @@ int run_return(const CommandContext& context, const std::vector<std::string>& ar
 
   queue::StoreOptions store_options;
   store_options.root = instance.queue_dir();
-  store_options.subdirs = [snapshot](std::string_view ch) { return queue::channel_subdirs(*snapshot, ch); };
+  store_options.subdirs = [snapshot](std::string_view ch) { return config::channel_subdirs(snapshot->imta_cnf, ch); };
   queue::Store store(std::move(store_options));
   // A dry run opens no log and enqueues nothing.
   std::unique_ptr<core::log::AsyncMailLog> log;
   std::unique_ptr<queue::EnqueueNotifier> notifier;
   std::unique_ptr<queue::Submitter> submitter;
   if (!dry_run) {
-    log = std::make_unique<core::log::AsyncMailLog>(queue::mail_log_options(instance, *snapshot));
+    log = std::make_unique<core::log::AsyncMailLog>(config::mail_log_file_options(instance, *snapshot));
     notifier = std::make_unique<queue::EnqueueNotifier>(queue::notify_socket_path(instance.run_dir()));
     submitter = std::make_unique<queue::Submitter>(snapshot, store, log.get(), notifier.get());
   }

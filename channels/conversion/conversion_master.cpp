@@ -86,7 +86,7 @@ class ConversionMaster final : public queue::Master {
         g.message = message;
         continue;
       }
-      if (input.empty()) input = to_lf(message);
+      if (input.empty()) input = core::to_lf(message);
       run(claim, g, input);
       if (g.verdict == Verdict::hold) {
         trace("conversion: " + g.text + ": holding the message");
@@ -179,7 +179,7 @@ class ConversionMaster final : public queue::Master {
         g.text = name + " exited with status 0 but wrote no message";
         return;
       }
-      g.message = to_crlf(r.output);
+      g.message = core::to_crlf(r.output);
     }
     if (g.verdict != Verdict::proceed) trace("conversion: " + g.text);
   }

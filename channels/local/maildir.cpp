@@ -9,12 +9,13 @@
 #include <cerrno>
 #include <system_error>
 
-#include "queue/fd.hpp"
+#include "core/text.hpp"
+#include "core/fd.hpp"
 
 namespace imta::channels::local {
 
 namespace fs = std::filesystem;
-using queue::Fd;
+using core::Fd;
 
 namespace {
 
@@ -124,14 +125,7 @@ std::string maildir_bytes(std::string_view sender, std::string_view delivered_to
   out += "Delivered-To: ";
   out += delivered_to;
   out += '\n';
-  // Whole runs up to each CRLF at a time, the CR left out.
-  std::size_t from = 0;
-  for (auto crlf = message.find("\r\n"); crlf != std::string_view::npos; crlf = message.find("\r\n", from)) {
-    out.append(message, from, crlf - from);
-    out += '\n';
-    from = crlf + 2;
-  }
-  out.append(message, from, std::string_view::npos);
+  core::append_lf(out, message);
   return out;
 }
 

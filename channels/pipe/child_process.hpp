@@ -91,10 +91,4 @@ std::string describe(const ChildResult& result, const ChildSpec& spec);
 /// (control characters replaced by spaces): a program's stderr for a DSN.
 std::string first_line(std::string_view text, std::size_t limit = 200);
 
-/// `text` with CRLF line ends turned into LF (what Unix programs expect).
-std::string to_lf(std::string_view text);
-/// `text` with every line ending in CRLF (bare LF and CR become CRLF), and a
-/// final CRLF added when the text does not end with a line end.
-std::string to_crlf(std::string_view text);
-
 }  // namespace imta::channels

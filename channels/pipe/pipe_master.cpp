@@ -52,7 +52,7 @@ class PipeMaster final : public queue::Master {
     bool have_input = false;
     for (const auto& rcpt : env.recipients) {
       if (!have_input) {
-        input = to_lf(claim.message());
+        input = core::to_lf(claim.message());
         have_input = true;
       }
       report.recipients.push_back(deliver_one(claim, rcpt, input));

@@ -36,24 +36,6 @@ bool has_8bit(std::string_view s) {
   return false;
 }
 
-/// Every line ending (LF, CRLF or a lone CR) as CRLF.
-std::string crlf(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + text.size() / 32);
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (c == '\r') {
-      out += "\r\n";
-      if (i + 1 < text.size() && text[i + 1] == '\n') ++i;
-    } else if (c == '\n') {
-      out += "\r\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 /// "type; value" as RFC 3464 wants it: a value without a type gets `type`.
 std::string typed(std::string_view value, std::string_view type) {
   std::string v = one_line(value);
@@ -61,30 +43,6 @@ std::string typed(std::string_view value, std::string_view type) {
   auto blank = v.find(' ');
   if (semi != std::string::npos && (blank == std::string::npos || semi < blank) && semi > 0) return v;
   return std::string(type) + "; " + v;
-}
-
-/// The first `name` field of a header section, unfolded; "" when absent.
-std::string header_field(std::string_view head, std::string_view name) {
-  std::size_t pos = 0;
-  while (pos < head.size()) {
-    auto eol = head.find("\r\n", pos);
-    if (eol == std::string_view::npos) eol = head.size();
-    std::string_view line = head.substr(pos, eol - pos);
-    auto colon = line.find(':');
-    if (colon != std::string_view::npos && core::iequals(core::trim(line.substr(0, colon)), name)) {
-      std::string value(line.substr(colon + 1));
-      std::size_t next = eol + 2;
-      while (next < head.size() && (head[next] == ' ' || head[next] == '\t')) {
-        auto e = head.find("\r\n", next);
-        if (e == std::string_view::npos) e = head.size();
-        value += head.substr(next, e - next);
-        next = e + 2;
-      }
-      return one_line(value);
-    }
-    pos = eol + 2;
-  }
-  return {};
 }
 
 std::string angle(std::string_view address) {
@@ -207,7 +165,7 @@ std::map<std::string, std::string> template_values(const core::Notice& n, std::s
   v["CHANNEL"] = n.reporting_channel;
   v["ENVID"] = n.original_envid;
   v["ARRIVAL_DATE"] = n.arrival_ms > 0 ? rfc5322_date(n.arrival_ms, utc_offset_minutes) : std::string();
-  std::string subject = header_field(head, "Subject");
+  std::string subject = one_line(core::header_field(head, "Subject"));
   v["SUBJECT"] = subject.empty() ? "(no subject)" : subject;
   std::string list;
   for (const auto& r : n.recipients) {
@@ -230,7 +188,7 @@ std::string build_report(const ReportInput& in) {
   const core::Notice& n = *in.notice;
   std::string subject = one_line(in.text.subject);
   if (subject.empty()) subject = "Delivery Status Notification (" + std::string(kind_name(n.kind)) + ")";
-  std::string text = crlf(in.text.body);
+  std::string text = core::to_crlf(in.text.body);
   if (!text.ends_with("\r\n")) text += "\r\n";
 
   std::string out;

@@ -88,7 +88,5 @@ struct ServerResources {
   std::mutex diagnostic_mutex_;
 };
 
-/// The mail.log writer's settings from a configuration.
-core::log::MailLogFileOptions log_file_options(const core::Instance& instance, const config::Snapshot& snapshot);
 
 }  // namespace imta::channels::tcp

@@ -2,6 +2,7 @@
 #include "channels/tcp/smtp_data.hpp"
 
 #include "core/text.hpp"
+#include "queue/log_record.hpp"
 
 namespace imta::channels::tcp {
 
@@ -36,13 +37,6 @@ void for_each_field(std::string_view text, Visit visit) {
     open = complete;  // a field cut off by the end of the buffer is not trusted
   }
   flush();
-}
-
-std::string orig_address(const AcceptedRecipient& r) {
-  auto semi = r.orcpt.find(';');
-  if (semi != std::string::npos && core::iequals(std::string_view(r.orcpt).substr(0, semi), "rfc822"))
-    return r.orcpt.substr(semi + 1);
-  return r.original;
 }
 
 // The whole path, as Sun logs it (/imta/queue/tcp_local/ZZ...): shows channel and subfolder too.
@@ -172,8 +166,7 @@ std::vector<core::log::LogRecord> enqueue_records(const TransactionInfo& info, c
       rec.dest_channel = copy.channel;
       rec.size_bytes = facts.size;
       rec.env_from = info.from;
-      AcceptedRecipient view{{copy.channel, r.active}, r.original, r.notify, r.orcpt};
-      rec.orig_to = orig_address(view);
+      rec.orig_to = queue::original_for_log(r);
       rec.active_to = r.active;
       rec.notary = r.notify;
       rec.filename = file;

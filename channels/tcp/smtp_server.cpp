@@ -12,6 +12,7 @@
 #include "channels/tcp/server_resources.hpp"
 #include "channels/tcp/smtp_session.hpp"
 #include "config/log_options.hpp"
+#include "queue/log_record.hpp"
 #include "core/text.hpp"
 
 namespace imta::channels::tcp {
@@ -80,11 +81,6 @@ core::VerifyResult UsersPool::verify(std::string_view user, std::string_view pas
 
 namespace {
 
-std::string process_owner() {
-  if (const passwd* pw = ::getpwuid(::geteuid())) return pw->pw_name;
-  return std::to_string(::geteuid());
-}
-
 queue::StoreOptions store_options(const core::Instance& instance, const config::Snapshot& snapshot,
                                   ServerResources& resources) {
   queue::StoreOptions o;
@@ -99,33 +95,21 @@ queue::StoreOptions store_options(const core::Instance& instance, const config::
   o.after_commit_batch = [&resources] { resources.notifier.flush(); };
   o.subdirs = [&resources](std::string_view channel) -> unsigned {
     auto snap = resources.snapshot.load();
-    const auto* ch = snap ? snap->imta_cnf.find_channel(channel) : nullptr;
-    const auto* k = ch ? ch->keyword("subdirs") : nullptr;
-    if (!k || k->args.empty()) return 0;
-    auto n = core::parse_integer(k->args.front());
-    return n && *n > 0 ? static_cast<unsigned>(*n) : 0;
+    return snap ? config::channel_subdirs(snap->imta_cnf, channel) : 0u;
   };
   return o;
 }
 
 }  // namespace
 
-core::log::MailLogFileOptions log_file_options(const core::Instance& instance, const config::Snapshot& snapshot) {
-  core::log::MailLogFileOptions o;
-  o.log_dir = instance.log_dir();
-  o.format = config::log_options(snapshot.options);
-  o.separate_connection_log = config::separate_connection_log(snapshot.options);
-  return o;
-}
-
 ServerResources::ServerResources(const core::Instance& inst, std::shared_ptr<const config::Snapshot> snap)
     : instance(inst),
       snapshot(snap),
       notifier(queue::notify_socket_path(inst.run_dir())),
       store(store_options(inst, *snap, *this)),
-      log(log_file_options(inst, *snap)),
+      log(config::mail_log_file_options(inst, *snap)),
       users(core::users_db_path(inst)),
-      username(process_owner()) {}
+      username(queue::process_user()) {}
 
 void ServerResources::load_tls() {
   auto dir = instance.config_dir() / "tls";
@@ -174,7 +158,7 @@ void SmtpServer::start(dispatcher::Connection connection) {
 void SmtpServer::reload(std::shared_ptr<const config::Snapshot> snapshot) {
   auto& r = *impl_->resources;
   if (snapshot) {
-    r.log.set_options(log_file_options(r.instance, *snapshot));
+    r.log.set_options(config::mail_log_file_options(r.instance, *snapshot));
     r.snapshot.store(std::move(snapshot));
   }
   r.load_tls();

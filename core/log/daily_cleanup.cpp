@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "core/fd.hpp"
 #include "core/log/log_time.hpp"
 #include "core/log/mail_log.hpp"
 
@@ -24,20 +25,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using Status = DailyCleanupResult::Status;
-
-class Fd {
-public:
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-
-private:
-    int fd_;
-};
 
 void note(int fd, const std::string& text) {
     if (fd < 0) return;

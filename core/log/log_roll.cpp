@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "core/fd.hpp"
 #include "core/log/roll_lock.hpp"
 
 namespace imta::core::log {
@@ -20,22 +21,6 @@ namespace fs = std::filesystem;
 std::string errno_text(const std::string& what, const fs::path& path) {
     return what + " " + path.string() + ": " + std::strerror(errno);
 }
-
-// Owns one descriptor.
-class Fd {
-public:
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-    explicit operator bool() const { return fd_ >= 0; }
-
-private:
-    int fd_;
-};
 
 void sync_directory(const fs::path& dir) {
     Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));

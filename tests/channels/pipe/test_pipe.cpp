@@ -12,6 +12,7 @@
 #include "channels/pipe/child_process.hpp"
 #include "channels/pipe/pipe_master.hpp"
 #include "channels/pipe/program_registry.hpp"
+#include "core/text.hpp"
 #include "tests/channels/pipe/temp_instance.hpp"
 
 using namespace imta;
@@ -74,11 +75,11 @@ TEST_CASE("program names and paths are checked", "[pipe]") {
 }
 
 TEST_CASE("line ends: LF for programs, CRLF back into the queue", "[pipe]") {
-  CHECK(to_lf("a\r\nb\r\n\r\nc") == "a\nb\n\nc");
-  CHECK(to_lf("bare\rcr\n") == "bare\rcr\n");
-  CHECK(to_crlf("a\nb\r\nc") == "a\r\nb\r\nc\r\n");
-  CHECK(to_crlf("") == "");
-  CHECK(to_crlf("x\r") == "x\r\n");
+  CHECK(core::to_lf("a\r\nb\r\n\r\nc") == "a\nb\n\nc");
+  CHECK(core::to_lf("bare\rcr\n") == "bare\rcr\n");
+  CHECK(core::to_crlf("a\nb\r\nc") == "a\r\nb\r\nc\r\n");
+  CHECK(core::to_crlf("") == "");
+  CHECK(core::to_crlf("x\r") == "x\r\n");
   CHECK(first_line("\n  \n  first one \nsecond") == "first one");
   CHECK(first_line("tab\there\x01") == "tab here");
   CHECK(first_line(std::string(300, 'x')).size() == 200);

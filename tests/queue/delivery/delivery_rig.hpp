@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "config/snapshot.hpp"
+#include "config/log_options.hpp"
 #include "core/log/async_log.hpp"
 #include "queue/job_controller.hpp"
 #include "queue/job_daemon.hpp"
@@ -209,9 +210,9 @@ struct Rig {
     StoreOptions so;
     so.root = root / "queue";
     auto snap_for_store = snapshot;
-    so.subdirs = [snap_for_store](std::string_view ch) { return channel_subdirs(*snap_for_store, ch); };
+    so.subdirs = [snap_for_store](std::string_view ch) { return config::channel_subdirs(snap_for_store->imta_cnf, ch); };
     store = std::make_unique<Store>(std::move(so));
-    log = std::make_unique<core::log::AsyncMailLog>(mail_log_options(core::Instance(root), *snapshot),
+    log = std::make_unique<core::log::AsyncMailLog>(config::mail_log_file_options(core::Instance(root), *snapshot),
                                                     std::chrono::milliseconds(10));
     submitter = std::make_unique<Submitter>(snapshot, *store, log.get(), nullptr);
   }

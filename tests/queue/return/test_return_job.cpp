@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "config/snapshot.hpp"
+#include "config/log_options.hpp"
 #include "core/log/async_log.hpp"
 #include "queue/job_daemon.hpp"
 #include "queue/return_job.hpp"
@@ -123,9 +124,9 @@ struct Rig {
     StoreOptions so;
     so.root = root / "queue";
     auto s = snapshot;
-    so.subdirs = [s](std::string_view ch) { return channel_subdirs(*s, ch); };
+    so.subdirs = [s](std::string_view ch) { return config::channel_subdirs(s->imta_cnf, ch); };
     store = std::make_unique<Store>(std::move(so));
-    log = std::make_unique<core::log::AsyncMailLog>(mail_log_options(*instance, *snapshot),
+    log = std::make_unique<core::log::AsyncMailLog>(config::mail_log_file_options(*instance, *snapshot),
                                                     std::chrono::milliseconds(10));
     submitter = std::make_unique<Submitter>(snapshot, *store, log.get(), nullptr);
   }
