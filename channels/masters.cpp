@@ -10,10 +10,24 @@
 
 namespace imta::channels {
 
+namespace {
+
+bool speaks_smtp(const queue::MasterServices& services, std::string_view channel) {
+  if (!services.snapshot) return false;
+  const auto* ch = services.snapshot->imta_cnf.find_channel(channel);
+  const auto* smtp = ch ? ch->family("smtp") : nullptr;
+  return smtp && smtp->name != "nosmtp";
+}
+
+}  // namespace
+
 queue::MasterFactory master_factory() {
   return [](std::string_view channel, const queue::MasterServices& services) -> std::unique_ptr<queue::Master> {
     auto named = [&](std::string_view prefix) { return channel.starts_with(prefix); };
-    if (named("tcp_")) return tcp::make_client_master(channel, services);
+    // A channel that speaks SMTP (the `smtp` keyword family) is delivered by
+    // the SMTP client whatever its name; tcp_* channels are SMTP by name too,
+    // as in the original (cnbuild warns when one lacks `smtp`).
+    if (named("tcp_") || speaks_smtp(services, channel)) return tcp::make_client_master(channel, services);
     if (channel == "l") return local::make_master(channel, services);
     if (named("process")) return process::make_master(channel, services);
     if (named("conversion")) return conversion::make_master(channel, services);

@@ -234,6 +234,9 @@ std::vector<KeywordSpec> build_table() {
   // The mail.log writer (which channels log), the queue store (subfolders)
   // and the retry schedule (every message is normal priority so far).
   t.implemented({"logging", "nologging", "subdirs", "backoff", "normalbackoff"});
+  // What a channel is: SMTP (the SMTP client delivers it, sessions may be
+  // switched to it).
+  t.implemented({"smtp", "nosmtp"});
   // The SMTP server (channels/tcp): what it offers, switching, limits, and
   // how it splits the queue copies it writes.
   t.implemented({"chunkingserver", "nochunkingserver", "single", "single_sys", "multiple", "addrsperfile",

@@ -526,6 +526,16 @@ void warn_unimplemented(const ImtaCnf& cnf, Diagnostics& diags) {
                                  " is recognised but not yet acted on by this version (" +
                                  std::to_string(use.count) + (use.count == 1 ? " use)" : " uses)"));
   }
+  // The original requires `smtp` on tcp_* channels; here such a channel is
+  // still delivered by the SMTP client, but sessions cannot be switched to it
+  // and the administrator most likely forgot the keyword.
+  for (const auto& ch : cnf.channels) {
+    if (!ch.name.starts_with("tcp_")) continue;
+    const auto* smtp = ch.family("smtp");
+    if (!smtp || smtp->name == "nosmtp")
+      diags.warning(ch.where, "channel " + quote(ch.name) +
+                                  " has no smtp keyword: tcp_* channels speak SMTP (add smtp)");
+  }
 }
 
 // ---------------------------------------------------------------------------

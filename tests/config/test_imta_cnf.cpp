@@ -378,13 +378,26 @@ TEST_CASE("rules whose routing host names no channel are warned about", "[imta_c
         "defined");
 }
 
+TEST_CASE("a tcp_* channel without the smtp keyword is warned about", "[imta_cnf]") {
+  Diagnostics diags;
+  auto cnf = parse(".  $U@x\n\nl\nlocal.test\n\ntcp_a mx\na.test\n\ntcp_b smtp mx\nb.test\n\nrelay smtp\nr.test\n",
+                   diags);
+  REQUIRE(diags.ok());
+  Diagnostics warn;
+  warn_unimplemented(cnf, warn);
+  auto all = messages(warn);
+  INFO(Catch::Detail::stringify(all));
+  REQUIRE(all.size() == 1);
+  CHECK(all[0] == "imta.cnf:6: warning: channel \"tcp_a\" has no smtp keyword: tcp_* channels speak SMTP (add smtp)");
+}
+
 TEST_CASE("keywords not yet acted on get one warning each, with a count", "[imta_cnf]") {
   Diagnostics diags;
   auto cnf = parse(
       ".  $U@x\n\n"
       "defaults deferred rules\n\n"
       "l urgentblocklimit 2\nlocal.test\n\n"
-      "tcp_a urgentblocklimit 3 deferred bangoverpercent\na.test\n",
+      "tcp_a smtp urgentblocklimit 3 deferred bangoverpercent\na.test\n",
       diags);
   REQUIRE(diags.ok());
   Diagnostics warn;

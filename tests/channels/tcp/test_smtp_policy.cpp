@@ -139,8 +139,8 @@ TEST_CASE("the default tcp channels offer what imta.cnf says", "[smtp_server]") 
 
 TEST_CASE("keywords and channel options change the settings", "[smtp_server]") {
   Config cfg;
-  cfg.edit("imta.cnf", "tcp_local smtp mx single_sys remotehost switchchannel",
-           "tcp_local smtp mx single_sys remotehost switchchannel chunkingserver musttlsserver "
+  cfg.edit("imta.cnf", "tcp_local smtp mx single_sys switchchannel",
+           "tcp_local smtp mx single_sys switchchannel chunkingserver musttlsserver "
            "sourceblocklimit 100 disconnectbadauthlimit 5 disconnectbadcommandlimit 7 tlsswitchchannel tcp_auth "
            "disconnectrecipientlimit 50 disconnectrejectlimit 4 disconnecttransactionlimit 9");
   cfg.add("option.dat", "BLOCK_SIZE=2048\n");
@@ -235,8 +235,8 @@ TEST_CASE("commands out of sequence get 503, the others run", "[smtp_server]") {
 
 TEST_CASE("must-TLS and must-AUTH channels refuse mail until they are satisfied", "[smtp_server]") {
   Config cfg;
-  cfg.edit("imta.cnf", "tcp_local smtp mx single_sys remotehost switchchannel",
-           "tcp_local smtp mx single_sys remotehost switchchannel musttlsserver");
+  cfg.edit("imta.cnf", "tcp_local smtp mx single_sys switchchannel",
+           "tcp_local smtp mx single_sys switchchannel musttlsserver");
   auto snap = cfg.load();
   auto must_tls = channel_settings(snap, "tcp_local");
   SessionState st;

@@ -328,8 +328,8 @@ class SmtpServerTest(unittest.TestCase):
             inst.replace("mappings", "  $(127.0.0.0/8)            $Y\n", "  127.0.0.2                 $Y\n")
             inst.replace("option.dat", "LOG_CONNECTION=3", "LOG_CONNECTION=131")
             inst.replace("option.dat", "LOG_NOTARY=0", "LOG_NOTARY=1")
-            inst.replace("imta.cnf", "tcp_local smtp mx single_sys remotehost switchchannel",
-                         "tcp_local smtp mx single_sys remotehost switchchannel sourceblocklimit 64")
+            inst.replace("imta.cnf", "tcp_local smtp mx single_sys switchchannel",
+                         "tcp_local smtp mx single_sys switchchannel sourceblocklimit 64")
             inst.replace("imta.cnf", "tcp_intranet smtp mx single_sys allowswitchchannel",
                          "tcp_intranet smtp mx single_sys allowswitchchannel chunkingserver")
             inst.write("tcp_intranet_option", "ALLOW_RECIPIENTS_PER_TRANSACTION=5\n")
@@ -828,8 +828,8 @@ class LimitsAndEtrnTest(unittest.TestCase):
     def setUpClass(cls):
         def edit(inst):
             inst.replace("mappings", "  $(127.0.0.0/8)            $Y\n", "  127.0.0.2                 $Y\n")
-            inst.replace("imta.cnf", "tcp_local smtp mx single_sys remotehost switchchannel",
-                         "tcp_local smtp mx single_sys remotehost switchchannel disconnecttransactionlimit 2 "
+            inst.replace("imta.cnf", "tcp_local smtp mx single_sys switchchannel",
+                         "tcp_local smtp mx single_sys switchchannel disconnecttransactionlimit 2 "
                          "disconnectrecipientlimit 3")
             inst.replace("imta.cnf", "tcp_intranet smtp mx single_sys allowswitchchannel",
                          "tcp_intranet smtp mx single_sys allowswitchchannel disconnectrejectlimit 2")
