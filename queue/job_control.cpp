@@ -20,8 +20,6 @@ namespace {
 
 /// How many cache slots are formatted per lock of the controller.
 constexpr std::uint32_t kSlotsPerPiece = 4096;
-/// How long the client waits for the controller to answer at all.
-constexpr int kAnswerTimeoutMs = 30'000;
 
 std::string header(const JobController& c) {
   return "ok " + std::to_string(c.now()) + " " + std::to_string(c.cached()) + " " + std::to_string(c.memory_bytes()) +
@@ -88,7 +86,7 @@ void answer_control_request(JobController& controller, std::string_view request,
 }
 
 std::optional<std::string> ask_job_controller(const std::filesystem::path& run_dir, std::string_view request,
-                                              std::string* error) {
+                                              std::string* error, std::chrono::milliseconds timeout) {
   auto fail = [&](const std::string& text) -> std::optional<std::string> {
     if (error) *error = text;
     return std::nullopt;
@@ -118,9 +116,10 @@ std::optional<std::string> ask_job_controller(const std::filesystem::path& run_d
   char buf[65536];
   for (;;) {
     pollfd p{fd.get(), POLLIN, 0};
-    int ready = ::poll(&p, 1, kAnswerTimeoutMs);
+    int ready = ::poll(&p, 1, static_cast<int>(timeout.count()));
     if (ready < 0 && errno == EINTR) continue;
-    if (ready == 0) return fail("the job controller did not answer within 30 s");
+    if (ready == 0)
+      return fail("the job controller did not answer within " + std::to_string(timeout.count() / 1000) + " s");
     ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return fail(std::string("cannot read the answer: ") + std::strerror(errno));

@@ -19,6 +19,7 @@
 // connect: the socket is mode 0600.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -40,9 +41,11 @@ void answer_control_request(JobController& controller, std::string_view request,
                             const std::function<bool(std::string_view)>& write);
 
 /// Asks the controller of the instance whose run/ directory is `run_dir`;
-/// the whole answer, or nullopt with `error` set when no controller answers.
+/// the whole answer, or nullopt with `error` set when no controller answers
+/// (within `timeout` of each wait for more of the answer).
 std::optional<std::string> ask_job_controller(const std::filesystem::path& run_dir, std::string_view request,
-                                              std::string* error = nullptr);
+                                              std::string* error = nullptr,
+                                              std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 /// The lines of an answer, each split into its fields.
 std::vector<std::vector<std::string>> answer_lines(std::string_view answer);

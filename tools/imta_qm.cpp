@@ -3,14 +3,12 @@
 // subcommand and holds what the subcommands share; they live in
 // imta_qm_show.cpp and imta_qm_act.cpp.
 #include <algorithm>
-#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <set>
 
 #include "config/channel_keywords.hpp"
-#include "core/log/log_time.hpp"
 #include "core/text.hpp"
 #include "tools/imta_qm.hpp"
 
@@ -18,67 +16,16 @@ namespace imta::tools {
 
 namespace qm {
 
-namespace {
-
-std::int64_t clock_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
-
-QueueManager::QueueManager(core::Instance instance, config::Snapshot snapshot)
-    : instance_(std::move(instance)), snapshot_(std::move(snapshot)), now_ms_(clock_ms()) {
-  queue::StoreOptions options;
-  options.root = instance_.queue_dir();
-  options.sync = queue::SyncMode::group;
-  options.subdirs = [this](std::string_view channel) { return config::channel_subdirs(snapshot_.imta_cnf, channel); };
-  store_ = std::make_unique<queue::Store>(std::move(options));
-}
-
-const queue::RetrySchedule& QueueManager::schedule(const std::string& channel) const {
-  auto it = schedules_.find(channel);
-  if (it == schedules_.end())
-    it = schedules_.emplace(channel, queue::retry_schedule(snapshot_.imta_cnf, channel)).first;
-  return it->second;
-}
-
-bool QueueManager::known_channel(std::string_view channel) const {
-  if (snapshot_.imta_cnf.find_channel(channel) != nullptr) return true;
-  std::error_code ec;
-  return config::valid_channel_name(channel) &&
-         std::filesystem::is_directory(instance_.queue_dir() / std::string(channel), ec);
-}
-
 std::unique_ptr<QueueManager> open_queue(const CommandContext& context) {
   auto instance = usable_instance(context);
   if (!instance) return nullptr;
   try {
-    auto snap = config::load_image(instance->image_path());
-    // Absolute, so listings and log entries name files unambiguously.
-    std::error_code ec;
-    auto root = std::filesystem::absolute(instance->root(), ec);
-    core::Instance absolute(ec ? instance->root() : root.lexically_normal());
-    return std::make_unique<QueueManager>(std::move(absolute), std::move(snap));
+    return open_listing(*instance);
   } catch (const config::ImageError& e) {
     std::cerr << "imta qm: " << e.what() << "\n";
     return nullptr;
   }
 }
-
-std::optional<Message> load_message(const QueueManager& qm, const queue::QueueEntry& entry,
-                                    LoadFailure* failure, std::string* error) {
-  auto file = qm.store().read(entry);
-  if (file.status == queue::ParseStatus::ok) return Message{entry, std::move(file)};
-  std::error_code ec;
-  const bool gone = !std::filesystem::exists(entry.path, ec);
-  if (failure) *failure = gone ? LoadFailure::vanished : LoadFailure::unreadable;
-  if (error) *error = file.error;
-  return std::nullopt;
-}
-
-std::string display_name(const queue::QueueEntry& entry) { return entry.channel + "/" + entry.name.str(); }
 
 std::optional<std::string> read_message(const Message& m, bool headers_only) {
   std::ifstream in(m.entry.path, std::ios::binary);
@@ -126,43 +73,6 @@ std::optional<std::string> header_value(std::string_view headers, std::string_vi
     }
   }
   return std::nullopt;
-}
-
-std::string last_error(const core::Recipient& r, const std::vector<queue::HistoryRecord>& history) {
-  for (auto it = history.rbegin(); it != history.rend(); ++it) {
-    if (it->outcome != queue::Outcome::deferred && it->outcome != queue::Outcome::bounced) continue;
-    if (it->recipient.empty() || core::iequals(it->recipient, r.active) || core::iequals(it->recipient, r.original))
-      return it->diagnostic;
-  }
-  return {};
-}
-
-std::optional<std::int64_t> next_retry(const QueueManager& qm, const queue::QueueEntry& entry) {
-  if (entry.name.held) return std::nullopt;
-  const std::int64_t last = entry.last_attempt_ms > 0 ? entry.last_attempt_ms : entry.arrival_ms;
-  return queue::next_retry_ms(entry.name.attempts, last, qm.schedule(entry.channel));
-}
-
-std::string local_time(std::int64_t unix_ms) {
-  const auto when = std::chrono::system_clock::time_point(std::chrono::milliseconds(unix_ms));
-  return core::log::format_log_time(core::log::local_log_time(when)).substr(0, 20);
-}
-
-std::string duration_text(std::int64_t ms) {
-  if (ms < 0) ms = 0;
-  const std::int64_t s = ms / 1000;
-  char buf[48];
-  if (s < 60)
-    std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(s));
-  else if (s < 3600)
-    std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
-  else if (s < 86400)
-    std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(s / 3600),
-                  static_cast<long long>(s % 3600 / 60));
-  else
-    std::snprintf(buf, sizeof buf, "%lldd%02lldh", static_cast<long long>(s / 86400),
-                  static_cast<long long>(s % 86400 / 3600));
-  return buf;
 }
 
 std::optional<std::int64_t> parse_duration_ms(std::string_view text) {

@@ -17,8 +17,6 @@ namespace {
 
 std::int64_t seconds_of(std::int64_t ms) { return ms / 1000; }
 
-std::string sender_text(const core::Envelope& e) { return e.from.empty() ? "<>" : e.from; }
-
 std::string notify_text(unsigned flags) {
   if (flags == 0) return "";
   std::string out;
@@ -74,42 +72,6 @@ struct DirectoryFilter {
     return true;
   }
 };
-
-std::string json_line(const QueueManager& qm, const Message& m) {
-  const auto& e = m.entry;
-  const auto& env = m.file.envelope;
-  core::JsonWriter w;
-  w.begin_object()
-      .field("file", e.name.str())
-      .field("channel", e.channel)
-      .field("id", e.name.id)
-      .field("path", e.path.string())
-      .field("arrival_time", seconds_of(e.arrival_ms))
-      .field("size", env.size)
-      .field("sender", env.from)
-      .field("message_id", env.message_id)
-      .key("recipients")
-      .begin_array();
-  for (const auto& r : env.recipients) {
-    w.begin_object().field("address", r.active).field("original", r.original);
-    if (auto err = last_error(r, m.file.history); !err.empty())
-      w.field("last_error", err);
-    else
-      w.key("last_error").null();
-    w.end_object();
-  }
-  w.end_array().field("attempts", e.name.attempts);
-  if (e.last_attempt_ms > 0)
-    w.field("last_attempt_time", seconds_of(e.last_attempt_ms));
-  else
-    w.key("last_attempt_time").null();
-  if (auto next = next_retry(qm, e))
-    w.field("next_retry_time", seconds_of(*next));
-  else
-    w.key("next_retry_time").null();
-  w.field("held", e.name.held).end_object();
-  return w.str();
-}
 
 void human_entry(std::ostream& out, const QueueManager& qm, const Message& m) {
   const auto& e = m.entry;
@@ -170,32 +132,19 @@ int qm_directory(const CommandContext& context, const std::vector<std::string>& 
   if (!qm) return exit_failure;
   if (!check_channel(*qm, channel)) return exit_failure;
 
-  bool unreadable = false;
   std::vector<Message> listed;  // human form only: sorted before printing
-  queue::ScanOptions scan;
-  scan.channel = channel;
-  scan.cleanup = false;
-  qm->store().scan(scan, [&](const queue::QueueEntry& entry) {
-    if (!filter.wants_entry(entry, qm->now_ms())) return;
-    LoadFailure why{};
-    std::string error;
-    auto m = load_message(*qm, entry, &why, &error);
-    if (!m) {
-      if (why == LoadFailure::unreadable) {
-        std::cerr << "imta qm: " << display_name(entry) << ": cannot be read: " << error << "\n";
-        unreadable = true;
-      }
-      return;  // vanished: delivered or renamed since the scan saw it
-    }
-    if (!filter.wants_message(m->file.envelope)) return;
-    if (json) {
-      // Streamed in scan order, one flushed line per message, so the first
-      // line of a huge queue appears at once and a consumer can stop early.
-      std::cout << json_line(*qm, *m) << '\n' << std::flush;
-    } else {
-      listed.push_back(std::move(*m));
-    }
-  });
+  const bool unreadable = !scan_messages(
+      *qm, channel, "imta qm", [&](const queue::QueueEntry& entry) { return filter.wants_entry(entry, qm->now_ms()); },
+      [&](Message&& m) {
+        if (!filter.wants_message(m.file.envelope)) return;
+        if (json) {
+          // Streamed in scan order, one flushed line per message, so the first
+          // line of a huge queue appears at once and a consumer can stop early.
+          std::cout << directory_json(*qm, m) << '\n' << std::flush;
+        } else {
+          listed.push_back(std::move(m));
+        }
+      });
   if (json) return unreadable ? exit_failure : exit_ok;
 
   std::sort(listed.begin(), listed.end(), [](const Message& a, const Message& b) {
@@ -250,27 +199,14 @@ int qm_summarize(const CommandContext& context, const std::vector<std::string>& 
   if (!qm) return exit_failure;
 
   std::map<std::string, ChannelTotals> by_channel;
-  bool unreadable = false;
-  queue::ScanOptions scan;
-  scan.cleanup = false;
-  qm->store().scan(scan, [&](const queue::QueueEntry& entry) {
-    LoadFailure why{};
-    std::string error;
-    auto m = load_message(*qm, entry, &why, &error);
-    if (!m) {
-      if (why == LoadFailure::unreadable) {
-        std::cerr << "imta qm: " << display_name(entry) << ": cannot be read: " << error << "\n";
-        unreadable = true;
-      }
-      return;
-    }
+  const bool unreadable = !scan_messages(*qm, "", "imta qm", {}, [&](Message&& m) {
     ChannelTotals one;
     one.messages = 1;
-    one.recipients = m->file.envelope.recipients.size();
-    one.bytes = m->file.envelope.size;
-    one.held = entry.name.held ? 1 : 0;
-    one.oldest_ms = entry.arrival_ms;
-    by_channel[entry.channel].add(one);
+    one.recipients = m.file.envelope.recipients.size();
+    one.bytes = m.file.envelope.size;
+    one.held = m.entry.name.held ? 1 : 0;
+    one.oldest_ms = m.entry.arrival_ms;
+    by_channel[m.entry.channel].add(one);
   });
 
   // The channels of imta.cnf in their order (empty ones too), then any other

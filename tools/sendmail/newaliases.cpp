@@ -1,14 +1,125 @@
-// newaliases(1): placeholder until it lands.
+// newaliases(1) (also `sendmail -bi` and `sendmail -I`): the aliases are
+// compiled into the configuration image with everything else, so rebuilding
+// "the alias database" is what `imta cnbuild` does: the same
+// config::load_configuration() and config::save_image(). On any error the
+// old image stays. When imtad runs it is told to reload (SIGHUP, as `imta
+// reload` does), so the new aliases apply at once, as with sendmail's
+// newaliases; --no-reload leaves that to the administrator.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 
+#include "config/snapshot.hpp"
+#include "core/instance.hpp"
 #include "tools/sendmail/front_end.hpp"
 #include "tools/sendmail/sysexits.hpp"
 
 namespace imta::tools::sendmail {
 
-int run_newaliases(const std::vector<std::string>&) {
-  std::cerr << "newaliases: not implemented yet\n";
-  return software;
+namespace {
+
+struct NewaliasesOptions {
+  bool verbose = false;
+  bool reload = true;
+  std::optional<std::string> root;
+};
+
+void newaliases_usage(std::ostream& out) {
+  out << "usage: newaliases [-v] [--no-reload] [--root DIR]\n"
+         "  -v            also print the configuration's warnings\n"
+         "  --no-reload   do not tell a running imtad to reload\n"
+         "  --root DIR    the instance (default: $IMTA_ROOT, else /var/lib/imta)\n"
+         "See newaliases(1).\n";
+}
+
+/// `-bi` and `-I` are accepted, for `sendmail -bi` handing its words over.
+std::optional<NewaliasesOptions> parse_newaliases_args(const std::vector<std::string>& args, bool& help) {
+  NewaliasesOptions o;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "-v" || a == "--verbose") {
+      o.verbose = true;
+    } else if (a == "--no-reload") {
+      o.reload = false;
+    } else if (a == "-bi" || a == "-I") {
+    } else if (a == "-h" || a == "--help") {
+      help = true;
+    } else if (a == "--root" && i + 1 < args.size()) {
+      o.root = args[++i];
+    } else if (a.starts_with("--root=")) {
+      o.root = a.substr(7);
+    } else {
+      std::cerr << "newaliases: unknown option or argument \"" << a << "\"\n";
+      newaliases_usage(std::cerr);
+      return std::nullopt;
+    }
+  }
+  return o;
+}
+
+/// imtad's pid from run/imtad.pid if that process is alive, else 0.
+pid_t running_imtad(const core::Instance& instance) {
+  std::ifstream in(instance.run_dir() / "imtad.pid");
+  pid_t pid = 0;
+  if (in >> pid && pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM)) return pid;
+  return 0;
+}
+
+}  // namespace
+
+int run_newaliases(const std::vector<std::string>& args) {
+  bool help = false;
+  auto options = parse_newaliases_args(args, help);
+  if (!options) return usage;
+  if (help) {
+    newaliases_usage(std::cout);
+    return ok;
+  }
+
+  auto instance = core::Instance::locate(options->root);
+  if (auto problem = instance.problem(); !problem.empty()) {
+    std::cerr << "newaliases: " << problem << "\n";
+    return os_file;
+  }
+  const auto aliases_path = instance.config_dir() / "aliases";
+  config::Diagnostics diags;
+  auto snapshot = config::load_configuration(instance.config_dir(), diags);
+  // Errors always (in any file: the image holds them all); warnings about the
+  // aliases file always, the others (unimplemented keywords, ...) with -v.
+  for (const auto& d : diags.items())
+    if (d.severity == config::Severity::error || options->verbose || d.where.file == aliases_path.string())
+      std::cerr << d.str() << "\n";
+  if (!diags.ok()) {
+    std::cerr << "newaliases: " << diags.error_count() << (diags.error_count() == 1 ? " error" : " errors")
+              << "; " << instance.image_path().string() << " not changed, the aliases in force stay\n";
+    return config;
+  }
+  if (auto err = config::save_image(snapshot, instance.image_path()); !err.empty()) {
+    std::cerr << "newaliases: " << err << "\n";
+    return cant_create;
+  }
+  std::error_code ec;
+  const std::size_t n = snapshot.aliases.entries.size();
+  std::cout << aliases_path.string() << ": " << n << (n == 1 ? " alias" : " aliases")
+            << (std::filesystem::exists(aliases_path, ec) ? "" : " (no aliases file)") << "\n";
+
+  const pid_t pid = running_imtad(instance);
+  if (!pid) return ok;  // the next start loads the new image
+  if (!options->reload) {
+    std::cout << "imtad (pid " << pid << ") still uses the aliases it loaded; run imta reload to apply them\n";
+    return ok;
+  }
+  if (::kill(pid, SIGHUP) != 0) {
+    std::cerr << "newaliases: cannot tell imtad (pid " << pid << ") to reload: " << std::strerror(errno)
+              << "; run imta reload as the instance's owner\n";
+    return ok;  // the image is rebuilt; applying it is a separate step that failed
+  }
+  std::cout << "imtad (pid " << pid << ") told to reload the configuration\n";
+  return ok;
 }
 
 }  // namespace imta::tools::sendmail

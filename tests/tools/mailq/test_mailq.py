@@ -1,0 +1,455 @@
+#!/usr/bin/env python3
+"""End-to-end tests of mailq(1) and newaliases(1): the sendmail binary called
+through `mailq` and `newaliases` symlinks (it acts by the name it is called
+by), on a temporary instance made with `imta init`, found through IMTA_ROOT.
+
+Most tests fill the queue through the real Store API (tests/queue/
+enqueue_tool, whose --defer records a failed attempt as a channel master
+would) and work with imtad down. One test runs imtad: tcp_local delivers to a
+loopback SMTP sink (tests/support/smtp_sink.py) that first answers 451 and
+then is swapped for one that never answers MAIL, so a copy is being delivered
+when mailq looks; DNS_SERVERS points at a port where nothing answers, so the
+machine's resolver is never asked. Checked: the text and exit codes a script
+sees, the image file, the SMTP server's EXPN answer.
+
+Run by meson with SENDMAIL_BIN, IMTA_BIN, IMTAD_BIN, ENQUEUE_TOOL and
+IMTA_SMTP_SINK pointing at the built programs and the sink."""
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+SENDMAIL = os.environ.get("SENDMAIL_BIN", "build/tools/sendmail")
+IMTA = os.environ.get("IMTA_BIN", "build/tools/imta")
+IMTAD = os.environ.get("IMTAD_BIN", "build/tools/imtad")
+ENQUEUE = os.environ.get("ENQUEUE_TOOL", "build/tests/enqueue_tool")
+SINK = os.environ.get("IMTA_SMTP_SINK", os.path.join(os.path.dirname(__file__), "..", "..", "support",
+                                                      "smtp_sink.py"))
+DEADLINE = 30  # seconds any single wait may take before the test fails
+SINK_ADDRESS = "127.0.0.41"
+
+# sysexits.h
+EX_USAGE, EX_OSFILE, EX_CONFIG = 64, 72, 78
+
+HEADER = re.compile(r"^-Queue ID- +--Size-- ----Arrival Time---- -Sender/Recipient-------$")
+ROW = re.compile(r"^([0-9A-Z]+)([*!]?) +(\d+) ([A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) +(\S+)$")
+TRAILER = re.compile(r"^-- (\d+) Kbytes in (\d+) Requests?\.$")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what, check, deadline=DEADLINE):
+    until = time.time() + deadline
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.time() > until:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.1)
+
+
+def parse_mailq(text):
+    """mailq's text as a script reads it: {id: {mark, size, arrival, sender,
+    recipients: [(address, error)]}} and the trailer's (kbytes, requests)."""
+    lines = text.splitlines()
+    assert HEADER.match(lines[0]), lines[0]
+    requests, trailer, current, error = [], None, None, None
+    for line in lines[1:]:
+        if line == "":
+            current, error = None, None
+            continue
+        m = TRAILER.match(line)
+        if m:
+            trailer = (int(m.group(1)), int(m.group(2)))
+            continue
+        m = ROW.match(line)
+        if m and current is None:
+            current = {"id": m.group(1), "mark": m.group(2), "size": int(m.group(3)), "arrival": m.group(4),
+                       "sender": m.group(5), "recipients": []}
+            requests.append(current)
+            continue
+        assert current is not None, "line outside a request: %r" % line
+        if line.startswith("("):
+            assert line.endswith(")"), line
+            error = line[1:-1]
+        else:
+            assert line.startswith(" " * 30) and line.strip() == line.split()[0], "not a recipient line: %r" % line
+            current["recipients"].append((line.strip(), error))
+    assert trailer is not None, text
+    return requests, trailer
+
+
+class Sink:
+    """tests/support/smtp_sink.py on SINK_ADDRESS, with a script."""
+
+    def __init__(self, script, port=0):
+        self.dir = tempfile.mkdtemp(prefix="imta-mailq-sink-")
+        path = os.path.join(self.dir, "script.json")
+        with open(path, "w") as f:
+            json.dump(script, f)
+        self.proc = subprocess.Popen([sys.executable, SINK, "--dir", self.dir, "--script", path,
+                                      "--listen", SINK_ADDRESS, "--port", str(port)],
+                                     stdout=subprocess.PIPE, text=True, start_new_session=True)
+        line = self.proc.stdout.readline()
+        if not line.strip().isdigit():
+            self.stop()
+            raise AssertionError("sink did not start: %r" % line)
+        self.port = int(line)
+
+    def transcript(self):
+        try:
+            with open(os.path.join(self.dir, "transcript.log")) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc.stdout.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class MailqBase(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="imta-mailq-test-")
+        self.root = os.path.join(self.tmp, "x")
+        self.imtad = None
+        self.sinks = []
+        r = subprocess.run([IMTA, "init", self.root, "--domain", "example.test", "--hostname",
+                            "mail.example.test"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # The installed names: one binary, acting by the name it is called by.
+        for name in ("mailq", "newaliases"):
+            os.symlink(os.path.abspath(SENDMAIL), os.path.join(self.tmp, name))
+        self.queue = os.path.join(self.root, "queue")
+
+    def tearDown(self):
+        self.stop_imtad()
+        for s in self.sinks:
+            s.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # ---- helpers -------------------------------------------------------------
+
+    def env(self, root=None):
+        env = dict(os.environ)
+        env["IMTA_ROOT"] = root or self.root
+        return env
+
+    def mailq(self, *args, root=None):
+        return subprocess.run([os.path.join(self.tmp, "mailq")] + list(args), capture_output=True, text=True,
+                              env=self.env(root), timeout=DEADLINE * 2)
+
+    def newaliases(self, *args, root=None):
+        return subprocess.run([os.path.join(self.tmp, "newaliases")] + list(args), capture_output=True,
+                              text=True, env=self.env(root), timeout=DEADLINE)
+
+    def imta(self, *args):
+        r = subprocess.run([IMTA, "--root", self.root] + list(args), capture_output=True, text=True,
+                           timeout=DEADLINE)
+        self.assertEqual(r.returncode, 0, "%s: %s %s" % (args, r.stdout, r.stderr))
+        return r
+
+    def enqueue(self, to, sender="alice@example.org", defer=(), body=None, channel="tcp_local"):
+        cmd = [ENQUEUE, "--queue", self.queue, "--channel", channel, "--from", sender]
+        for t in to:
+            cmd += ["--to", t]
+        for d in defer:
+            cmd += ["--defer", d]
+        if body is not None:
+            cmd += ["--body", body]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=DEADLINE)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        name = r.stdout.split()[0]  # channel/file
+        return re.match(r"^[^/]+/..([0-9A-Z]+)\.00$", name).group(1)  # the queue id
+
+    def config_path(self, name):
+        return os.path.join(self.root, "config", name)
+
+    def append(self, name, text):
+        with open(self.config_path(name), "a") as f:
+            f.write(text)
+
+    def image(self):
+        with open(self.config_path("imta.image"), "rb") as f:
+            return f.read()
+
+    def stop_imtad(self):
+        if self.imtad and self.imtad.poll() is None:
+            try:
+                os.killpg(self.imtad.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self.imtad:
+            self.imtad.wait()
+            self.imtad_log.close()
+        self.imtad = None
+
+
+class MailqTest(MailqBase):
+    """The queue with imtad down."""
+
+    def test_empty_queue(self):
+        r = self.mailq()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "Mail queue is empty\n")
+        self.assertEqual(r.stderr, "")
+        # sendmail -bp is the same listing.
+        r = subprocess.run([SENDMAIL, "-bp"], capture_output=True, text=True, env=self.env())
+        self.assertEqual((r.returncode, r.stdout), (0, "Mail queue is empty\n"), r.stderr)
+
+    def test_listing_held_deferred_and_trailer(self):
+        big = "x" * 3000  # so the trailer's Kbytes are more than one
+        waiting = self.enqueue(["bob@example.net"], body=big)
+        deferred = self.enqueue(["carol@example.net", "dave@example.net"],
+                                defer=["dns;mx.example.net (TCP|127.0.0.1|4000|127.0.0.9|25) (mx ESMTP) "
+                                       "smtp;451 4.7.1 try later"])
+        held = self.enqueue(["erin@example.net"], sender="")
+        self.imta("qm", "hold", held)
+        local = self.enqueue(["frank@example.test"], channel="l", body=big)
+
+        r = self.mailq()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        requests, (kbytes, count) = parse_mailq(r.stdout)
+        by_id = {q["id"]: q for q in requests}
+        self.assertEqual(set(by_id), {waiting, deferred, held, local})
+        # Oldest first (the ids start with the arrival time).
+        self.assertEqual([q["id"] for q in requests], [waiting, deferred, held, local])
+
+        self.assertEqual(by_id[waiting]["mark"], "")
+        self.assertEqual(by_id[waiting]["sender"], "alice@example.org")
+        self.assertEqual(by_id[waiting]["recipients"], [("bob@example.net", None)])
+        self.assertEqual(by_id[deferred]["mark"], "")
+        error = "dns;mx.example.net (TCP|127.0.0.1|4000|127.0.0.9|25) (mx ESMTP) smtp;451 4.7.1 try later"
+        self.assertEqual(by_id[deferred]["recipients"], [("carol@example.net", error), ("dave@example.net", error)])
+        # One error line for both recipients, before them.
+        self.assertEqual(r.stdout.count("(" + error + ")\n"), 1)
+        self.assertEqual(by_id[held]["mark"], "!")
+        self.assertEqual(by_id[held]["sender"], "MAILER-DAEMON")
+        self.assertEqual(by_id[local]["recipients"], [("frank@example.test", None)])
+
+        # The sizes are the messages' own, as imta qm directory --json says;
+        # the trailer adds them up, rounded up to whole Kbytes.
+        listed = [json.loads(line) for line in self.mailq("--json").stdout.splitlines()]
+        sizes = {j["id"]: j["size"] for j in listed}
+        for q in requests:
+            self.assertEqual(q["size"], sizes[q["id"]])
+        self.assertGreater(sizes[waiting], 3000)
+        self.assertEqual(count, 4)
+        self.assertEqual(kbytes, math.ceil(sum(sizes.values()) / 1024))
+        self.assertTrue(r.stdout.endswith("\n\n-- %d Kbytes in 4 Requests.\n" % kbytes), r.stdout)
+
+        # -v names the channel and the state of each copy.
+        v = self.mailq("-v").stdout
+        self.assertIn("[channel tcp_local, 1 attempt, next retry ", v)
+        self.assertIn("[channel tcp_local, 0 attempts, held]", v)
+        self.assertIn("[channel l, 0 attempts, next retry now]", v)
+
+    def test_one_request_is_singular(self):
+        self.enqueue(["bob@example.net"])
+        r = self.mailq()
+        self.assertTrue(r.stdout.endswith("\n-- 1 Kbytes in 1 Request.\n"), r.stdout)
+
+    def test_json_is_imta_qm_directory_json(self):
+        self.enqueue(["bob@example.net"])
+        self.enqueue(["carol@example.net"], defer=["smtp;451 4.7.1 later"])
+        held = self.enqueue(["dave@example.net"])
+        self.imta("qm", "hold", held)
+        r = self.mailq("--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        expected = self.imta("qm", "directory", "--json").stdout
+        self.assertEqual(r.stdout, expected)
+        self.assertEqual(len(r.stdout.splitlines()), 3)
+        self.assertEqual(self.mailq("-j").stdout, expected)
+
+    def test_exit_codes(self):
+        r = self.mailq(root=os.path.join(self.tmp, "nowhere"))
+        self.assertEqual(r.returncode, EX_OSFILE, r.stderr)
+        self.assertIn("mailq: ", r.stderr)
+        self.assertEqual(r.stdout, "")
+        r = self.mailq("--bogus")
+        self.assertEqual(r.returncode, EX_USAGE)
+        self.assertIn("usage: mailq", r.stderr)
+        r = self.mailq("--help")
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("usage: mailq", r.stdout)
+        os.remove(self.config_path("imta.image"))
+        r = self.mailq()
+        self.assertEqual(r.returncode, EX_CONFIG, r.stderr)
+        self.assertIn("imta cnbuild", r.stderr)
+
+
+class NewaliasesTest(MailqBase):
+    def test_counts_and_rebuilds_the_image(self):
+        before = self.image()
+        # The default aliases file has postmaster, abuse and mailer-daemon.
+        r = self.newaliases()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, self.config_path("aliases") + ": 3 aliases\n")
+        self.append("aliases", "team: alice, bob@example.net\n"
+                               "sales: team,\n"
+                               "  carol@example.net\n")
+        r = self.newaliases()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, self.config_path("aliases") + ": 5 aliases\n")
+        self.assertNotEqual(self.image(), before)
+        # The rebuilt image is what `imta cnbuild` writes.
+        after = self.image()
+        self.imta("cnbuild")
+        self.assertEqual(len(self.image()), len(after))
+        # sendmail -bi and -I are newaliases too.
+        for flag in ("-bi", "-I"):
+            r = subprocess.run([SENDMAIL, flag], capture_output=True, text=True, env=self.env())
+            self.assertEqual((r.returncode, r.stdout), (0, self.config_path("aliases") + ": 5 aliases\n"), r.stderr)
+
+    def test_bad_aliases_line_keeps_the_old_image(self):
+        before = self.image()
+        with open(self.config_path("aliases")) as f:
+            lines = f.read().count("\n")
+        self.append("aliases", "this line has no colon\n")
+        r = self.newaliases()
+        self.assertEqual(r.returncode, EX_CONFIG, r.stdout)
+        self.assertRegex(r.stderr, r"(?m)^%s:%d: " % (re.escape(self.config_path("aliases")), lines + 1))
+        self.assertIn("not changed", r.stderr)
+        self.assertEqual(r.stdout, "")
+        self.assertEqual(self.image(), before)
+
+    def test_missing_instance_and_usage(self):
+        r = self.newaliases(root=os.path.join(self.tmp, "nowhere"))
+        self.assertEqual(r.returncode, EX_OSFILE, r.stderr)
+        r = self.newaliases("-x")
+        self.assertEqual(r.returncode, EX_USAGE)
+        self.assertIn("usage: newaliases", r.stderr)
+
+
+class WithDaemonTest(MailqBase):
+    """imtad running: newaliases makes it reload; mailq marks the copy a job
+    is delivering and shows the sink's 451 as the last error."""
+
+    def start_sink(self, script, port=0):
+        s = Sink(script, port)
+        self.sinks.append(s)
+        return s
+
+    def start_imtad(self):
+        self.imtad_log = open(os.path.join(self.tmp, "imtad.log"), "w")
+        self.imtad = subprocess.Popen([IMTAD, "--foreground", "--root", self.root], stdout=self.imtad_log,
+                                      stderr=subprocess.STDOUT, start_new_session=True)
+        for name in ("dispatcher.status", "job_controller.ctl", "imtad.pid"):
+            wait_for(name, lambda: os.path.exists(os.path.join(self.root, "run", name)) or
+                     self.imtad.poll() is not None)
+            if self.imtad.poll() is not None:
+                with open(os.path.join(self.tmp, "imtad.log")) as f:
+                    raise AssertionError("imtad did not come up: " + f.read())
+
+    def expn(self, name):
+        with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=DEADLINE) as s:
+            s.ehlo("client.example")
+            return s.expn(name)
+
+    def test_reload_last_error_and_delivery_mark(self):
+        sink = self.start_sink({"rcpt_reply": "451 4.7.1 try later"})
+        self.smtp_port = free_port()
+        with open(self.config_path("dispatcher.cnf"), "w") as f:
+            f.write("WORKER_THREADS=1\nINTERFACE_ADDRESS=127.0.0.1\n[SERVICE=SMTP]\nPORT=%d\n"
+                    "PARAMETER=CHANNEL=tcp_local\n" % self.smtp_port)
+        with open(self.config_path("imta.cnf")) as f:
+            cnf = f.read()
+        old = "tcp_local smtp mx single_sys"
+        self.assertIn(old, cnf)
+        with open(self.config_path("imta.cnf"), "w") as f:
+            f.write(cnf.replace(old, "%s daemon [%s] port %d backoff \"pt2s\"" % (old, SINK_ADDRESS, sink.port), 1))
+        # Nothing answers there: the machine's resolver is never asked.
+        self.append("option.dat", "\nDNS_SERVERS=127.0.0.1:%d\nDNS_TIMEOUT=1\n" % free_port())
+        # EXPN on, to see which aliases the SMTP server has in force.
+        for channel in ("tcp_local", "tcp_intranet"):
+            self.append(channel + "_option", "\nDISABLE_EXPAND=0\n")
+        self.imta("cnbuild")
+        self.start_imtad()
+
+        # An alias added to the file is not in force until newaliases.
+        code, _ = self.expn("team")
+        self.assertEqual(code, 550)
+        self.append("aliases", "team: bob@remote.test\n")
+        r = self.newaliases()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(self.root, "run", "imtad.pid")) as f:
+            pid = int(f.read().split()[0])
+        self.assertEqual(r.stdout, "%s: 4 aliases\nimtad (pid %d) told to reload the configuration\n"
+                         % (self.config_path("aliases"), pid))
+        code, text = wait_for("the alias in force", lambda: (lambda a: a if a[0] == 250 else None)(self.expn("team")))
+        self.assertIn(b"bob@remote.test", text)
+
+        # Mail to the alias: a tcp_local copy for bob, deferred by the sink's 451.
+        with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=DEADLINE) as s:
+            s.sendmail("alice@example.test", ["team@example.test"],
+                       "From: alice@example.test\r\nSubject: to the team\r\n\r\nHello.\r\n")
+
+        def listing():
+            out = self.mailq().stdout
+            return [] if out == "Mail queue is empty\n" else parse_mailq(out)[0]
+
+        def deferred():
+            hits = [q for q in listing() if q["recipients"] and "451 4.7.1 try later" in (q["recipients"][0][1] or "")]
+            return hits[0] if hits else None
+
+        q = wait_for("the 451 as the last error", deferred)
+        self.assertEqual(q["sender"], "alice@example.test")
+        self.assertEqual([a for a, _ in q["recipients"]], ["bob@remote.test"])
+        queue_id = q["id"]
+
+        # A sink that never answers MAIL: the next attempt (2 s later) stays
+        # in delivery, and mailq marks the copy with *.
+        port = sink.port
+        sink.stop()
+        self.sinks.remove(sink)
+        hanging = self.start_sink({"hang_at": "MAIL"}, port=port)
+
+        def marked():
+            return [x for x in listing() if x["id"] == queue_id and x["mark"] == "*"]
+
+        wait_for("the delivery mark", marked)
+        self.assertIn("MAIL FROM", hanging.transcript())
+        v = self.mailq("-v").stdout
+        self.assertIn("being delivered]", v)
+
+        # A job controller that does not answer (stopped) holds the listing
+        # up for a few seconds at most; nothing is marked then.
+        with open(os.path.join(self.root, "run", "job_controller.pid")) as f:
+            os.kill(int(f.read().split()[0]), signal.SIGSTOP)
+        r = self.mailq()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("mailq: note: the job controller did not answer within 5 s", r.stderr)
+        self.assertEqual([(x["id"], x["mark"]) for x in parse_mailq(r.stdout)[0]], [(queue_id, "")])
+
+        # imtad gone: nothing is being delivered; the copy is still listed.
+        self.stop_imtad()
+        r = self.mailq()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        requests, (_, count) = parse_mailq(r.stdout)
+        self.assertEqual(count, 1)
+        self.assertEqual((requests[0]["id"], requests[0]["mark"]), (queue_id, ""))
+
+
+if __name__ == "__main__":
+    unittest.main()
