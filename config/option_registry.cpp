@@ -119,6 +119,9 @@ const OptionSpec option_dat_specs[] = {
             "seconds bin/daily_cleanup may run before the return job kills it"),
     text("QUEUE_SYNC", "syncfs", check_queue_sync, true,
          "how imtad's SMTP server makes messages durable: syncfs, fdatasync or file"),
+    OptionSpec{.name = "SENDMAIL_TRUSTED_USERS", .type = OptionType::list, .min = 0, .max = 100,
+               .implemented = true,
+               .doc = "users besides root whose sendmail -f sets the envelope sender"},
     // ---- accepted for compatibility, never acted on ----
     integer("USE_REVERSE_DATABASE", 5, 0, 31, false,
             "reverse database bitmask (no reverse database yet)"),
