@@ -137,7 +137,7 @@ const OptionSpec channel_option_specs[] = {
     flag("LOG_BANNER", 1, true, "1 = log the remote SMTP server's banner in D, R and Q records"),
     flag("LOG_TRANSPORTINFO", 1, true,
          "1 = log (TCP|local-ip|port|remote-ip|port) transport information"),
-    integer("MAX_CLIENT_THREADS", 10, 1, 1000, false,
+    integer("MAX_CLIENT_THREADS", 10, 1, 1000, true,
             "most concurrent deliveries (threads) of one SMTP client job"),
     OptionSpec{.name = "BANNER_HOST", .type = OptionType::text, .implemented = true,
                .doc = "host name in the 220 greeting",

@@ -50,7 +50,11 @@ struct JobController::Job {
   ChannelPolicy policy;
   std::string pool;  // upper case
   std::shared_ptr<Generation> generation;
-  std::thread thread;
+  /// One thread per delivery running at once (up to policy.max_threads),
+  /// each with its own master; a thread that ends moves itself to
+  /// finished_, and the job ends with its last thread.
+  std::list<std::thread> threads;
+  unsigned workers = 0;
   std::int64_t started_ms = 0;
   std::uint64_t files = 0;
   std::string current;
@@ -142,21 +146,52 @@ std::size_t JobController::scan() {
   return cache_.size();
 }
 
-void JobController::enqueued(std::string_view channel, const std::filesystem::path& path) {
+std::optional<QueueEntry> JobController::entry_of(std::string_view channel, const std::filesystem::path& path) {
   auto name = parse_queue_file_name(path.filename().string());
-  if (!name || name->held || !config::valid_channel_name(channel)) return;
+  if (!name || name->held || !config::valid_channel_name(channel)) return std::nullopt;
   QueueEntry e;
   e.channel = std::string(channel);
   e.name = std::move(*name);
   e.path = path;
   if (e.name.attempts > 0) {
     struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) return;  // gone already
+    if (::stat(path.c_str(), &st) != 0) return std::nullopt;  // gone already
     e.last_attempt_ms = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
   }
+  return e;
+}
+
+void JobController::enqueued(std::string_view channel, const std::filesystem::path& path) {
+  auto e = entry_of(channel, path);
+  if (!e) return;
   std::unique_lock lock(mutex_);
-  add_locked(e, now());
+  add_locked(*e, now());
   work_.notify_all();
+  schedule_locked(lock);
+}
+
+void JobController::enqueued(const std::vector<Notification>& notes) {
+  // The stat()s of retried files happen before the lock is taken.
+  std::vector<QueueEntry> entries;
+  entries.reserve(notes.size());
+  bool submitted = false;
+  for (const auto& n : notes) {
+    if (n.kind == Notification::Kind::submit) {
+      submitted = true;
+      continue;
+    }
+    if (auto e = entry_of(n.channel, n.path)) entries.push_back(std::move(*e));
+  }
+  std::unique_lock lock(mutex_);
+  const std::int64_t t = now();
+  for (const auto& e : entries) add_locked(e, t);
+  if (submitted)
+    for (const auto& n : notes) {
+      if (n.kind != Notification::Kind::submit) continue;
+      for (auto* ch : cache_.channels())
+        if (n.channel.empty() || ch->name() == n.channel) requested_.insert(ch->name());
+    }
+  if (!entries.empty()) work_.notify_all();
   schedule_locked(lock);
 }
 
@@ -178,33 +213,68 @@ void JobController::schedule() {
 void JobController::schedule_locked(std::unique_lock<std::mutex>&) {
   if (stopping_) return;
   const std::int64_t t = now();
-  const auto& pools = generation_->pools;
-  // Round robin: at most one new job per channel per pass, so channels
-  // sharing a pool share its JOB_LIMIT.
+  // Round robin: at most one new job or thread per channel per pass, so
+  // channels sharing a pool share its JOB_LIMIT.
   for (bool started = true; started;) {
     started = false;
     for (auto* ch : cache_.channels()) {
       const std::string& name = ch->name();
-      const auto jobs = channel_jobs_.find(name);
-      const unsigned running = jobs == channel_jobs_.end() ? 0 : jobs->second;
       if (ch->size() > 0) ch->promote(t);
       const std::size_t ready = ch->ready_count();
       if (ready == 0) {
         // A run asked for (sweep, submit) is over once nothing is due.
-        if (running == 0) requested_.erase(name);
+        if (!channel_jobs_.contains(name)) requested_.erase(name);
         continue;
       }
       const ChannelPolicy& p = policy_locked(name);
       if (!p.configured || no_master_.contains(name)) continue;
       if (!p.immediate && !requested_.contains(name)) continue;
-      const std::size_t wanted = std::min<std::size_t>(p.maxjobs, (ready + p.threaddepth - 1) / p.threaddepth);
-      if (running >= wanted) continue;
-      const PoolPolicy& pool = pools[std::min(p.pool, pools.size() - 1)];
-      if (pool_jobs_[core::to_upper(pool.name)] >= pool.job_limit) continue;
-      start_job_locked(name, p);
-      started = true;
+      switch (growth_locked(name, p, ready, t)) {
+        case Growth::none: break;
+        case Growth::thread: {
+          Job* job = job_with_room_locked(name, t);
+          add_worker_locked(*job);
+          started = true;
+          break;
+        }
+        case Growth::job:
+          start_job_locked(name, p);
+          started = true;
+          break;
+      }
     }
   }
+}
+
+JobController::Growth JobController::growth_locked(const std::string& channel, const ChannelPolicy& p,
+                                                   std::size_t ready, std::int64_t t) {
+  // One delivery (a job's thread) per `threaddepth` due files; threads are
+  // added to running jobs first (MAX_CLIENT_THREADS each), then jobs start
+  // (`maxjobs`, the pool's JOB_LIMIT).
+  const auto workers = channel_workers_.find(channel);
+  const std::size_t running = workers == channel_workers_.end() ? 0 : workers->second;
+  const std::size_t wanted = (ready + p.threaddepth - 1) / p.threaddepth;
+  if (running >= wanted) return Growth::none;
+  if (job_with_room_locked(channel, t) != nullptr) return Growth::thread;
+  const auto jobs = channel_jobs_.find(channel);
+  const unsigned running_jobs = jobs == channel_jobs_.end() ? 0 : jobs->second;
+  if (running_jobs >= p.maxjobs) return Growth::none;
+  const auto& pools = generation_->pools;
+  const PoolPolicy& pool = pools[std::min(p.pool, pools.size() - 1)];
+  const auto busy = pool_jobs_.find(core::to_upper(pool.name));
+  if (busy != pool_jobs_.end() && busy->second >= pool.job_limit) return Growth::none;
+  return Growth::job;
+}
+
+JobController::Job* JobController::job_with_room_locked(const std::string& channel, std::int64_t t) {
+  for (auto& job : jobs_) {
+    if (job.channel != channel || job.workers == 0 || job.workers >= job.policy.max_threads) continue;
+    // A job at the end of its life takes no more threads.
+    if (job.policy.files_per_job > 0 && job.files >= job.policy.files_per_job) continue;
+    if (job.policy.max_life_ms > 0 && t - job.started_ms >= job.policy.max_life_ms) continue;
+    return &job;
+  }
+  return nullptr;
 }
 
 void JobController::start_job_locked(const std::string& channel, const ChannelPolicy& policy) {
@@ -218,9 +288,16 @@ void JobController::start_job_locked(const std::string& channel, const ChannelPo
   job.started_ms = now();
   ++channel_jobs_[channel];
   ++pool_jobs_[job.pool];
-  // The thread takes the lock before it touches the job list, and we hold
-  // it until `thread` is assigned.
-  job.thread = std::thread([this, j = &job] { run_job(j); });
+  add_worker_locked(job);
+}
+
+void JobController::add_worker_locked(Job& job) {
+  ++job.workers;
+  ++channel_workers_[job.channel];
+  // The thread takes the lock before it touches the job, and we hold it
+  // until its std::thread is in place.
+  auto self = job.threads.emplace(job.threads.end());
+  *self = std::thread([this, j = &job, self] { run_worker(j, self); });
 }
 
 std::optional<std::int64_t> JobController::next_due_ms() {
@@ -230,7 +307,14 @@ std::optional<std::int64_t> JobController::next_due_ms() {
     const ChannelPolicy& p = policy_locked(ch->name());
     if (!p.configured || no_master_.contains(ch->name())) continue;
     if (!p.immediate && !requested_.contains(ch->name())) continue;
-    if (ch->ready_count() > 0) return now();
+    if (const std::size_t ready = ch->ready_count(); ready > 0) {
+      // Due files wake the daemon only when a job or thread may start for
+      // them; otherwise the running jobs take them (and a job that ends
+      // schedules again), so there is nothing to wait for.
+      const std::int64_t t = now();
+      if (growth_locked(ch->name(), p, ready, t) != Growth::none) return t;
+      continue;
+    }
     if (auto due = ch->next_due(); due && (!best || *due < *best)) best = due;
   }
   return best;
@@ -238,7 +322,7 @@ std::optional<std::int64_t> JobController::next_due_ms() {
 
 // --- jobs ----------------------------------------------------------------------------------
 
-void JobController::run_job(Job* job) {
+void JobController::run_worker(Job* job, std::list<std::thread>::iterator self) {
   MasterServices services;
   services.instance = &instance_;
   services.snapshot = job->generation->snapshot;
@@ -259,12 +343,13 @@ void JobController::run_job(Job* job) {
     why = std::string(": ") + e.what();
   }
   if (!master) {
+    bool first;
     {
       std::lock_guard lock(mutex_);
-      no_master_.insert(job->channel);
+      first = no_master_.insert(job->channel).second;
     }
-    log("channel " + job->channel + " has no master" + why + "; its files stay queued (until a reload)");
-    end_job(job);
+    if (first) log("channel " + job->channel + " has no master" + why + "; its files stay queued (until a reload)");
+    worker_done(job, self);
     return;
   }
   while (auto taken = next_file(job)) {
@@ -290,7 +375,7 @@ void JobController::run_job(Job* job) {
     log(job->channel + " master: " + e.what());
   }
   master.reset();
-  end_job(job);
+  worker_done(job, self);
 }
 
 std::optional<JobController::Taken> JobController::next_file(Job* job) {
@@ -347,17 +432,21 @@ void JobController::file_done(Job* job, const Taken& taken, const FileAttempt& a
   }
 }
 
-void JobController::end_job(Job* job) {
+void JobController::worker_done(Job* job, std::list<std::thread>::iterator self) {
   std::unique_lock lock(mutex_);
-  if (--channel_jobs_[job->channel] == 0) channel_jobs_.erase(job->channel);
-  if (--pool_jobs_[job->pool] == 0) pool_jobs_.erase(job->pool);
-  for (auto it = jobs_.begin(); it != jobs_.end(); ++it) {
-    if (&*it != job) continue;
-    finished_.push_back(std::move(it->thread));
-    jobs_.erase(it);
-    break;
+  finished_.push_back(std::move(*self));
+  job->threads.erase(self);
+  if (--channel_workers_[job->channel] == 0) channel_workers_.erase(job->channel);
+  if (--job->workers == 0) {
+    if (--channel_jobs_[job->channel] == 0) channel_jobs_.erase(job->channel);
+    if (--pool_jobs_[job->pool] == 0) pool_jobs_.erase(job->pool);
+    for (auto it = jobs_.begin(); it != jobs_.end(); ++it) {
+      if (&*it != job) continue;
+      jobs_.erase(it);
+      break;
+    }
+    idle_.notify_all();
   }
-  idle_.notify_all();
   // Others may start now (a pool slot is free, or files came meanwhile).
   schedule_locked(lock);
 }
@@ -397,7 +486,7 @@ void JobController::wait_idle() {
 std::vector<JobInfo> JobController::jobs() const {
   std::lock_guard lock(mutex_);
   std::vector<JobInfo> out;
-  for (const auto& j : jobs_) out.push_back({j.id, j.channel, j.pool, j.current, j.started_ms, j.files});
+  for (const auto& j : jobs_) out.push_back({j.id, j.channel, j.pool, j.current, j.started_ms, j.files, j.workers});
   return out;
 }
 

@@ -8,13 +8,16 @@
 // once when new, else when its channel's backoff after its last attempt has
 // passed (queue/backoff.hpp); `.HELD` files are never in the cache.
 //
-// A job is a thread running one Master over files of its channel: it takes
-// the next due file, claims it (a file another program holds is skipped and
-// tried again a minute later), delivers it, acts on the report
-// (queue/outcome.hpp), and goes on while files are due; when none is, it
-// lingers a moment for new ones, then calls the master's idle() and ends.
-// Jobs start within each channel's `maxjobs` and its pool's JOB_LIMIT, one
-// more for every `threaddepth` files due; channels marked `periodic` run
+// A job runs Masters over files of its channel, one thread (with its own
+// Master) per delivery at once: each takes the next due file, claims it (a
+// file another program holds is skipped and tried again a minute later),
+// delivers it, acts on the report (queue/outcome.hpp), and goes on while
+// files are due; when none is, it lingers a moment for new ones, then calls
+// its master's idle() and ends; the job ends with its last thread. One
+// delivery runs for every `threaddepth` files due: threads are added to
+// running jobs first (up to MAX_CLIENT_THREADS per job for SMTP channels,
+// one for the others), then jobs start within each channel's `maxjobs` and
+// its pool's JOB_LIMIT; channels marked `periodic` run
 // only on the periodic sweep (each rescan) or `imta submit`.
 //
 // This class is the scheduler only: no sockets, no signals, and the clock is
@@ -44,6 +47,7 @@
 #include "queue/job_policy.hpp"
 #include "queue/job_runner.hpp"
 #include "queue/master.hpp"
+#include "queue/notify.hpp"
 #include "queue/store.hpp"
 
 namespace imta::core::log {
@@ -84,6 +88,7 @@ struct JobInfo {
   std::string file;             ///< the file being delivered; empty between files
   std::int64_t started_ms = 0;  ///< controller clock
   std::uint64_t files = 0;      ///< files done so far
+  unsigned threads = 1;         ///< deliveries running at once (MAX_CLIENT_THREADS caps them)
 };
 
 /// One channel's numbers, for `imta cache -view` and the daemon log.
@@ -111,6 +116,10 @@ class JobController {
   std::size_t scan();
   /// A file was just enqueued (a notification).
   void enqueued(std::string_view channel, const std::filesystem::path& path);
+  /// The enqueued lines of one or more datagrams at once: one lock, one
+  /// wake-up of the lingering jobs, one scheduling pass (submit lines are
+  /// acted on too).
+  void enqueued(const std::vector<Notification>& notes);
 
   // --- running ---------------------------------------------------------------
   /// Runs `channel` now (every channel when empty): its due files are
@@ -153,15 +162,22 @@ class JobController {
     ChannelCache::Slot slot;
     QueueEntry entry;
   };
+  enum class Growth { none, thread, job };
   void schedule_locked(std::unique_lock<std::mutex>& lock);
   const ChannelPolicy& policy_locked(const std::string& channel);
+  /// What `channel` may get now for its `ready` due files.
+  Growth growth_locked(const std::string& channel, const ChannelPolicy& policy, std::size_t ready, std::int64_t t);
+  /// A running job of `channel` that may take one more thread, or null.
+  Job* job_with_room_locked(const std::string& channel, std::int64_t t);
   void start_job_locked(const std::string& channel, const ChannelPolicy& policy);
-  void run_job(Job* job);
+  void add_worker_locked(Job& job);
+  void run_worker(Job* job, std::list<std::thread>::iterator self);
   std::optional<Taken> next_file(Job* job);
   void file_done(Job* job, const Taken& taken, const FileAttempt& attempt, std::optional<QueueEntry> found);
-  void end_job(Job* job);
+  void worker_done(Job* job, std::list<std::thread>::iterator self);
   void reap();
   void add_locked(const QueueEntry& entry, std::int64_t now, const RetrySchedule* schedule = nullptr);
+  static std::optional<QueueEntry> entry_of(std::string_view channel, const std::filesystem::path& path);
   void log(std::string_view line) const;
 
   JobControllerOptions options_;
@@ -174,6 +190,7 @@ class JobController {
   QueueCache cache_;
   std::map<std::string, ChannelPolicy, std::less<>> policies_;  // of generation_
   std::map<std::string, unsigned, std::less<>> channel_jobs_;
+  std::map<std::string, unsigned, std::less<>> channel_workers_;  // threads of its jobs
   std::map<std::string, unsigned, std::less<>> pool_jobs_;      // by upper-case pool name
   std::set<std::string, std::less<>> requested_;  // channels asked to run (sweep, submit)
   std::set<std::string, std::less<>> no_master_;  // until the next reload

@@ -1,9 +1,10 @@
 // The job controller process; see job_daemon.hpp.
 //
-// One thread waits in poll(2) on the notification socket, the control
-// socket and a signalfd, and wakes at least once a second (or when the next
-// waiting file falls due) to start jobs; a second thread rescans the queue
-// every SYNCH_TIME seconds; jobs run on threads of their own.
+// One thread waits in poll(2) on the control socket and a signalfd, and
+// wakes at least once a second (or when the next waiting file falls due) to
+// start jobs; a second reads the notification socket; a third rescans the
+// queue every SYNCH_TIME seconds (and soon after notifications may have been
+// lost); jobs run on threads of their own.
 #include "queue/job_daemon.hpp"
 
 #include <poll.h>
@@ -19,6 +20,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -94,21 +96,18 @@ void serve_control(int listen_fd, JobController& controller) {
   });
 }
 
-/// Reads every waiting datagram of the notification socket.
-void drain_notifications(int fd, JobController& controller) {
-  static thread_local std::string buffer(64 * 1024, '\0');
-  for (;;) {
-    ssize_t n = ::recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    for (auto& note : parse_notifications(std::string_view(buffer.data(), static_cast<std::size_t>(n)))) {
-      if (note.kind == Notification::Kind::submit) controller.submit(note.channel);
-      else controller.enqueued(note.channel, note.path);
-    }
-  }
+/// The kernel's limit on datagrams waiting in a Unix datagram socket
+/// (net.unix.max_dgram_qlen, 10 by default, whatever SO_RCVBUF says): a
+/// sender finding that many waiting gets EAGAIN and its notification is lost.
+std::size_t max_datagram_queue() {
+  std::ifstream in("/proc/sys/net/unix/max_dgram_qlen");
+  std::size_t n = 0;
+  return in >> n && n > 0 ? n : 10;
 }
 
-/// Rescans the queue every SYNCH_TIME seconds until stopped.
+/// Rescans the queue every SYNCH_TIME seconds until stopped, and sooner when
+/// asked (request()): at most every few seconds, and never more than a tenth
+/// of the time, so a big queue is not scanned over and over.
 class Rescanner {
  public:
   Rescanner(JobController& controller, std::function<int()> period_s,
@@ -122,18 +121,35 @@ class Rescanner {
     wake_.notify_all();
     thread_.join();
   }
+  /// A scan soon (notifications may have been lost).
+  void request() {
+    {
+      std::lock_guard lock(mutex_);
+      requested_ = true;
+    }
+    wake_.notify_all();
+  }
 
  private:
   void run() {
     std::unique_lock lock(mutex_);
     for (;;) {
-      if (wake_.wait_for(lock, std::chrono::seconds(std::max(1, period_s_())), [&] { return stop_; })) return;
+      if (wake_.wait_for(lock, std::chrono::seconds(std::max(1, period_s_())), [&] { return stop_ || requested_; }) &&
+          stop_)
+        return;
+      if (requested_ && wake_.wait_until(lock, not_before_, [&] { return stop_; })) return;
+      const bool early = requested_;
+      requested_ = false;
       lock.unlock();
       const auto start = Clock::now();
       std::size_t n = controller_.scan();
-      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-      if (ms > 1000) log_("queue rescan: " + std::to_string(n) + " files, " + std::to_string(ms) + " ms");
+      const auto took = Clock::now() - start;
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
+      if (ms > 1000 || early)
+        log_(std::string(early ? "queue rescan (notifications may have been lost): " : "queue rescan: ") +
+             std::to_string(n) + " files, " + std::to_string(ms) + " ms");
       lock.lock();
+      not_before_ = Clock::now() + std::max<Clock::duration>(std::chrono::seconds(2), 10 * took);
     }
   }
   JobController& controller_;
@@ -142,6 +158,67 @@ class Rescanner {
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stop_ = false;
+  bool requested_ = false;
+  Clock::time_point not_before_{};
+  std::thread thread_;  // last: starts when the rest is ready
+};
+
+/// Reads the notification socket on a thread of its own, so datagrams never
+/// wait behind the main loop (control requests, scheduling) while a burst of
+/// enqueues fills the socket's short queue. Everything waiting is read at
+/// once and handed over in one call. When the queue may have been full (as
+/// many datagrams read in a row as it holds), a sender may have been refused:
+/// once the burst is over (200 ms without datagrams) the queue is rescanned.
+class NotificationReader {
+ public:
+  NotificationReader(int fd, JobController& controller, Rescanner& rescanner)
+      : fd_(fd), controller_(controller), rescanner_(rescanner), queue_limit_(max_datagram_queue()),
+        thread_([this] { run(); }) {}
+  ~NotificationReader() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  void run() {
+    std::string buffer(64 * 1024, '\0');
+    std::vector<Notification> notes;
+    bool maybe_lost = false;
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      const int ready = ::poll(&p, 1, 200);
+      if (ready <= 0) {
+        // 200 ms without a datagram: the burst is over.
+        if (maybe_lost) {
+          maybe_lost = false;
+          rescanner_.request();
+        }
+        continue;
+      }
+      notes.clear();
+      std::size_t in_a_row = 0;
+      for (;;) {
+        ssize_t n = ::recv(fd_, buffer.data(), buffer.size(), MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        ++in_a_row;
+        auto parsed = parse_notifications(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
+        notes.insert(notes.end(), std::make_move_iterator(parsed.begin()), std::make_move_iterator(parsed.end()));
+        // Hand over in slices, so jobs start while a long backlog is read.
+        if (notes.size() >= 4096) {
+          controller_.enqueued(notes);
+          notes.clear();
+        }
+      }
+      if (!notes.empty()) controller_.enqueued(notes);
+      if (in_a_row >= queue_limit_) maybe_lost = true;
+    }
+  }
+  int fd_;
+  JobController& controller_;
+  Rescanner& rescanner_;
+  std::size_t queue_limit_;
+  std::atomic<bool> stop_{false};
   std::thread thread_;  // last: starts when the rest is ready
 };
 
@@ -211,19 +288,19 @@ int run_job_daemon(const JobDaemonOptions& options) {
                         .notifier = &notifier,
                         .snapshot = [&current] { return current.load(); },
                         .log_line = log});
+    NotificationReader reader(notify_fd.get(), controller, rescanner);
     for (bool stop = false; !stop;) {
       int timeout_ms = 1000;
       if (auto due = controller.next_due_ms())
         timeout_ms = static_cast<int>(std::clamp<std::int64_t>(*due - controller.now(), 0, 1000));
-      pollfd fds[3] = {{notify_fd.get(), POLLIN, 0}, {control_fd.get(), POLLIN, 0}, {signal_fd.get(), POLLIN, 0}};
-      int ready = ::poll(fds, 3, timeout_ms);
+      pollfd fds[2] = {{control_fd.get(), POLLIN, 0}, {signal_fd.get(), POLLIN, 0}};
+      int ready = ::poll(fds, 2, timeout_ms);
       if (ready < 0 && errno != EINTR) {
         log(std::string("poll: ") + std::strerror(errno));
         std::this_thread::sleep_for(100ms);
       }
-      if (ready > 0 && (fds[0].revents & POLLIN)) drain_notifications(notify_fd.get(), controller);
-      if (ready > 0 && (fds[1].revents & POLLIN)) serve_control(control_fd.get(), controller);
-      if (ready > 0 && (fds[2].revents & POLLIN)) {
+      if (ready > 0 && (fds[0].revents & POLLIN)) serve_control(control_fd.get(), controller);
+      if (ready > 0 && (fds[1].revents & POLLIN)) {
         signalfd_siginfo info{};
         while (::read(signal_fd.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
           if (info.ssi_signo == SIGHUP) {

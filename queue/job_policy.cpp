@@ -41,6 +41,14 @@ ChannelPolicy channel_policy(const config::Snapshot& snapshot, std::string_view 
   p.configured = true;
   if (auto n = integer_keyword(*ch, "maxjobs")) p.maxjobs = static_cast<unsigned>(std::min<std::int64_t>(*n, 100000));
   if (auto n = integer_keyword(*ch, "threaddepth")) p.threaddepth = static_cast<unsigned>(std::min<std::int64_t>(*n, 1 << 30));
+  if (ch->keyword("smtp") != nullptr) {
+    // The SMTP client runs several deliveries per job (Sun's multithreaded
+    // tcp_smtp_client); other masters one at a time.
+    auto it = snapshot.channel_options.find(std::string(channel));
+    const config::Options defaults{config::channel_option_registry()};
+    const config::Options& o = it != snapshot.channel_options.end() ? it->second : defaults;
+    p.max_threads = static_cast<unsigned>(std::clamp<std::int64_t>(o.integer("MAX_CLIENT_THREADS"), 1, 1000));
+  }
   if (auto n = integer_keyword(*ch, "filesperjob"))
     p.files_per_job = p.files_per_job == 0 ? static_cast<std::uint64_t>(*n)
                                            : std::min<std::uint64_t>(p.files_per_job, static_cast<std::uint64_t>(*n));

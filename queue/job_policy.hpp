@@ -1,7 +1,8 @@
 // How the job controller runs one channel's jobs, read from a snapshot: the
 // imta.cnf keywords maxjobs, pool, threaddepth, filesperjob, immediate /
-// periodic (and the imm* forms), backoff, logging, and the job_controller.cnf
-// settings of the channel's [CHANNEL=pattern] section and of its pool.
+// periodic (and the imm* forms), backoff, logging, the job_controller.cnf
+// settings of the channel's [CHANNEL=pattern] section and of its pool, and
+// the channel option MAX_CLIENT_THREADS of SMTP channels.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +25,9 @@ struct ChannelPolicy {
   /// sweep or `imta submit`.
   bool immediate = true;
   unsigned threaddepth = 10;   ///< one more job per this many due files (`threaddepth`)
+  /// Deliveries one job runs at once: the channel option MAX_CLIENT_THREADS
+  /// for SMTP channels (`smtp` keyword), 1 for the others.
+  unsigned max_threads = 1;
   std::uint64_t files_per_job = 0;  ///< `filesperjob` / MAX_LIFE_CONNS; 0 = no limit
   std::int64_t max_life_ms = 0;     ///< MAX_LIFE_AGE; 0 = no limit
   RetrySchedule schedule;

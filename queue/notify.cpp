@@ -4,8 +4,9 @@
 // controller's socket on every send (sendto), so a controller that restarts
 // and binds its socket anew is reached without the sender noticing. A full
 // receive queue (EAGAIN), a missing socket (ENOENT) or nobody listening
-// (ECONNREFUSED) all mean the same thing to the sender: the datagram is
-// dropped and the controller's periodic rescan finds the file instead.
+// (ECONNREFUSED) all mean the same thing to enqueued() and submit(): the
+// datagram is dropped and the controller's periodic rescan finds the file
+// instead. flush() keeps what a full queue refused for its next call.
 #include "queue/notify.hpp"
 
 #include <sys/socket.h>
@@ -23,6 +24,9 @@ namespace {
 /// A datagram stays well below the default socket buffers (net.core.
 /// wmem_default is ~208 KiB); a commit of very many files is split.
 constexpr std::size_t kMaxDatagram = 16 * 1024;
+/// Most files a notifier keeps for a later flush after the controller's
+/// queue refused them.
+constexpr std::size_t kMaxPending = 100'000;
 
 bool fill_address(const std::filesystem::path& path, sockaddr_un& address, socklen_t& length) {
   const std::string& text = path.native();
@@ -50,35 +54,49 @@ EnqueueNotifier::~EnqueueNotifier() {
 
 namespace {
 
-bool send_datagram(int fd, const std::filesystem::path& path, std::string_view bytes) {
-  if (fd < 0 || bytes.empty()) return false;
+enum class Sent { ok, full, failed };
+
+Sent send_datagram(int fd, const std::filesystem::path& path, std::string_view bytes) {
+  if (fd < 0 || bytes.empty()) return Sent::failed;
   sockaddr_un address{};
   socklen_t length = 0;
-  if (!fill_address(path, address, length)) return false;
+  if (!fill_address(path, address, length)) return Sent::failed;
   for (;;) {
     ssize_t n = ::sendto(fd, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
                          reinterpret_cast<const sockaddr*>(&address), length);
-    if (n >= 0) return true;
-    if (errno != EINTR) return false;
+    if (n >= 0) return Sent::ok;
+    if (errno == EINTR) continue;
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS ? Sent::full : Sent::failed;
   }
+}
+
+/// Sends `files` in datagrams; the files of datagrams the controller's full
+/// queue refused go to `*refused` (when given). True when all went out.
+bool send_files(int fd, const std::filesystem::path& path, const std::vector<QueuePath>& files,
+                std::vector<QueuePath>* refused) {
+  std::string datagram;
+  std::size_t first = 0;  // the first file of `datagram`
+  bool all_sent = true;
+  auto send = [&](std::size_t end) {
+    const Sent sent = send_datagram(fd, path, datagram);
+    if (sent != Sent::ok) all_sent = false;
+    if (sent == Sent::full && refused) refused->insert(refused->end(), files.begin() + first, files.begin() + end);
+    datagram.clear();
+    first = end;
+  };
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const auto& f = files[i];
+    std::string line = f.channel + '\t' + f.path.native() + '\n';
+    if (!datagram.empty() && datagram.size() + line.size() > kMaxDatagram) send(i);
+    datagram += line;
+  }
+  if (!datagram.empty()) send(files.size());
+  return all_sent && !files.empty();
 }
 
 }  // namespace
 
-bool EnqueueNotifier::enqueued(const std::vector<QueuePath>& files) {
-  std::string datagram;
-  bool all_sent = true;
-  for (const auto& f : files) {
-    std::string line = f.channel + '\t' + f.path.native() + '\n';
-    if (!datagram.empty() && datagram.size() + line.size() > kMaxDatagram) {
-      all_sent = send_datagram(fd_, path_, datagram) && all_sent;
-      datagram.clear();
-    }
-    datagram += line;
-  }
-  if (!datagram.empty()) all_sent = send_datagram(fd_, path_, datagram) && all_sent;
-  return all_sent && !files.empty();
-}
+bool EnqueueNotifier::enqueued(const std::vector<QueuePath>& files) { return send_files(fd_, path_, files, nullptr); }
 
 void EnqueueNotifier::add(const std::vector<QueuePath>& files) {
   std::lock_guard lock(pending_mutex_);
@@ -91,12 +109,23 @@ bool EnqueueNotifier::flush() {
     std::lock_guard lock(pending_mutex_);
     files.swap(pending_);
   }
-  return files.empty() || enqueued(files);
+  if (files.empty()) return true;
+  // A full queue (the controller is busy) refuses a datagram: its files go
+  // out with the next flush instead of waiting for the periodic rescan. A
+  // controller that is not there (or never drains) does not make them pile
+  // up: past kMaxPending they are dropped, and the rescan finds them.
+  std::vector<QueuePath> refused;
+  const bool sent = send_files(fd_, path_, files, &refused);
+  if (!refused.empty()) {
+    std::lock_guard lock(pending_mutex_);
+    if (pending_.size() + refused.size() <= kMaxPending) pending_.insert(pending_.begin(), refused.begin(), refused.end());
+  }
+  return sent;
 }
 
 bool EnqueueNotifier::submit(const std::string& channel) {
   std::string line = channel.empty() ? std::string("submit\n") : "submit " + channel + '\n';
-  return send_datagram(fd_, path_, line);
+  return send_datagram(fd_, path_, line) == Sent::ok;
 }
 
 std::vector<Notification> parse_notifications(std::string_view datagram) {

@@ -31,7 +31,8 @@ class EnqueueNotifier {
   /// The same in two steps, for many commits in a row: add() collects
   /// files (any thread), flush() sends what was collected (one datagram;
   /// more only for very many files). The SMTP server adds each commit's
-  /// files and flushes once per group-commit batch.
+  /// files and flushes once per group-commit batch. Files the controller's
+  /// full queue refused stay collected for the next flush().
   void add(const std::vector<QueuePath>& files);
   bool flush();
   /// Asks the controller to run `channel` now, ignoring nothing (`imta

@@ -8,16 +8,17 @@
 //                    core/dns), and tries every address of every host in
 //                    order until one takes the transaction; a connection
 //                    kept open from an earlier file to the same address is
-//                    used first (RSET proves it still works)
+//                    used first (if it turns out closed, a new one)
 //   open_session()   connect, greeting, EHLO (HELO fallback), STARTTLS
 //                    (maytlsclient / musttlsclient), EHLO again, AUTH
-//   transaction()    MAIL and RCPTs (one write with PIPELINING), DATA, the
+//   transaction()    MAIL, RCPTs and DATA (one write with PIPELINING), the
 //                    dot-stuffed message, the final reply; per-recipient
 //                    outcomes (client_outcome.hpp)
 //
-// A failure before the server answered MAIL (no connection, a bad greeting,
-// TLS required but not offered, AUTH refused, the connection lost) moves on
-// to the next address; once MAIL is answered, the replies decide. After the
+// A failure before the server accepted MAIL (no connection, a bad greeting,
+// TLS required but not offered, AUTH refused, the connection lost, a 4xx
+// reply to MAIL) moves on to the next address; once MAIL is accepted (or
+// refused with 5xx), the replies decide. After the
 // message a session stays open for CLIENT_IDLE_TIMEOUT seconds, so the next
 // file of this job to the same host reuses it; idle() closes them with QUIT.
 #include "channels/tcp/smtp_client.hpp"
@@ -95,6 +96,7 @@ struct TxResult {
   TxKind kind = TxKind::done;
   RecipientOutcome failure;  ///< host_failure: the outcome if no other address works
   bool used = false;         ///< the transaction delivered at least one recipient
+  bool quit = false;         ///< host_failure on a working connection: say QUIT
 };
 
 std::optional<asio::ip::address> parse_address(std::string_view text) {
@@ -165,9 +167,17 @@ class ClientMaster final : public queue::Master {
   // ---- running coroutines on the job thread ----
   void run(asio::awaitable<void> work) {
     std::exception_ptr failure;
-    asio::co_spawn(io_, std::move(work), [&failure](std::exception_ptr e) { failure = e; });
+    bool done = false;
+    asio::co_spawn(io_, std::move(work), [&failure, &done](std::exception_ptr e) {
+      failure = e;
+      done = true;
+    });
+    // Until the work is done, not until the context runs out of work: a
+    // kept connection's deadline timer may wait on (it does nothing while
+    // the connection is idle).
     io_.restart();
-    io_.run();
+    while (!done && io_.run_one() > 0) {
+    }
     if (failure) std::rethrow_exception(failure);
   }
 
@@ -248,7 +258,11 @@ class ClientMaster final : public queue::Master {
           }
           auto tx = co_await transaction(*session, env, group.recipients, needs, message, out);
           if (tx.kind == TxKind::host_failure) {
-            close_now(*session, tx.failure.log_diagnostics);
+            if (tx.quit) {
+              co_await quit(*session, &tx.failure.log_diagnostics);
+            } else {
+              close_now(*session, tx.failure.log_diagnostics);
+            }
             if (reused) continue;  // the server had closed the idle connection: a new one
             last_failure = std::move(tx.failure);
             break;
@@ -533,10 +547,14 @@ class ClientMaster final : public queue::Master {
     std::vector<std::string> commands;
     commands.push_back(mail_command(env, needs, s.ext));
     for (auto i : rcpts) commands.push_back(rcpt_command(env.recipients[i], s.ext));
-    if (s.ext.pipelining) {
-      // RFC 2920: MAIL and every RCPT in one write, the replies in order.
+    const bool pipelined = s.ext.pipelining;
+    if (pipelined) {
+      // RFC 2920: MAIL, every RCPT and DATA in one write, the replies read
+      // in order afterwards (DATA ends the group: its 354 or refusal is the
+      // last reply).
       std::string batch;
       for (const auto& c : commands) batch += c + "\r\n";
+      batch += "DATA\r\n";
       auto ec = co_await s.conn->write(batch, t.mail);
       if (ec) {
         r.kind = TxKind::host_failure;
@@ -548,7 +566,7 @@ class ClientMaster final : public queue::Master {
     for (std::size_t k = 0; k < commands.size(); ++k) {
       const auto timeout = k == 0 ? t.mail : t.rcpt;
       ClientConnection::ReplyResult rr;
-      if (s.ext.pipelining) {
+      if (pipelined) {
         rr = co_await s.conn->read_reply(timeout);
       } else {
         rr = co_await command(s, commands[k], timeout);
@@ -570,18 +588,29 @@ class ClientMaster final : public queue::Master {
         }
         co_return r;
       }
+      if (k == 0 && rr.reply.code / 100 == 4) {
+        // A temporary refusal of MAIL (or a 421 the server sent while the
+        // connection waited) says nothing about the message: like a 4xx
+        // greeting, it sends us to the next address (Postfix does the
+        // same). The session ends: with QUIT, once the pipelined replies
+        // are read, unless the server is closing it anyway (421).
+        r.kind = TxKind::host_failure;
+        r.failure = reply_outcome(rr.reply, s.peer, settings_, s.ext.dsn);
+        r.failure.status = RecipientStatus::deferred;
+        if (rr.reply.code != 421) r.quit = co_await skip_pipelined(s, commands.size());
+        co_return r;
+      }
       if (k == 0 && rr.reply.code / 100 != 2) {
-        // MAIL refused: its reply is every recipient's. Pipelined RCPTs
-        // still answer (503s); read them to stay in step, then RSET.
+        // MAIL refused: its reply is every recipient's. Pipelined RCPTs and
+        // DATA still answer (503s); read them to stay in step, then RSET.
         for (auto i : rcpts) out[i] = reply_outcome(rr.reply, s.peer, settings_, s.ext.dsn);
-        if (s.ext.pipelining)
-          for (std::size_t j = 1; j < commands.size(); ++j) {
-            auto skipped = co_await s.conn->read_reply(t.rcpt);
-            if (!skipped.ok()) {
-              r.kind = TxKind::done_close;
-              co_return r;
-            }
+        if (pipelined) {
+          auto in_step = co_await skip_pipelined(s, commands.size());
+          if (!in_step) {
+            r.kind = TxKind::done_close;
+            co_return r;
           }
+        }
         r.kind = co_await reset(s);
         co_return r;
       }
@@ -598,14 +627,32 @@ class ClientMaster final : public queue::Master {
         out[rcpts[j]] = refusal_outcome(s, rcpt_replies[j]);
       }
     }
-    if (accepted.empty()) {
+    if (accepted.empty() && !pipelined) {
       r.kind = co_await reset(s);
       co_return r;
     }
 
-    auto data = co_await command(s, "DATA", t.data_init);
+    ClientConnection::ReplyResult data;
+    if (pipelined) {
+      data = co_await s.conn->read_reply(t.data_init);
+    } else {
+      data = co_await command(s, "DATA", t.data_init);
+    }
     if (!data.ok()) {
       lost_all("after DATA", data, accepted);
+      if (accepted.empty()) r.kind = TxKind::done_close;
+      co_return r;
+    }
+    if (accepted.empty()) {
+      // Every RCPT refused; the pipelined DATA should have been refused too.
+      if (data.reply.code == 354) {
+        auto ended = co_await end_empty_data(s);
+        if (!ended) {
+          r.kind = TxKind::done_close;
+          co_return r;
+        }
+      }
+      r.kind = co_await reset(s);
       co_return r;
     }
     if (data.reply.code != 354) {
@@ -660,6 +707,33 @@ class ClientMaster final : public queue::Master {
     return o;
   }
 
+  /// After a refused MAIL: reads the replies to the pipelined RCPTs and
+  /// DATA (`commands` counts MAIL and the RCPTs), so the session stays in
+  /// step. False when the connection failed.
+  asio::awaitable<bool> skip_pipelined(Session& s, std::size_t commands) {
+    for (std::size_t j = 1; j <= commands; ++j) {
+      auto skipped = co_await s.conn->read_reply(settings_.timeouts.rcpt);
+      if (!skipped.ok()) co_return false;
+      if (j == commands && skipped.reply.code == 354) {
+        // A server that takes DATA without a transaction gets an empty
+        // message to end it.
+        auto ended = co_await end_empty_data(s);
+        if (!ended) co_return false;
+      }
+    }
+    co_return true;
+  }
+
+  /// Ends a DATA the server accepted although no recipient was: an empty
+  /// message (just the final dot), whose reply is read and ignored. False
+  /// when the connection failed.
+  asio::awaitable<bool> end_empty_data(Session& s) {
+    auto ec = co_await s.conn->write(".\r\n", settings_.timeouts.data_block);
+    if (ec) co_return false;
+    auto rr = co_await s.conn->read_reply(settings_.timeouts.data_term);
+    co_return rr.ok();
+  }
+
   /// RSET after a transaction that did not end with the message.
   asio::awaitable<TxKind> reset(Session& s) {
     auto rr = co_await command(s, "RSET", settings_.timeouts.greeting);
@@ -667,17 +741,15 @@ class ClientMaster final : public queue::Master {
   }
 
   // ---- keeping sessions ----
-  /// An idle session to `remote` that still answers RSET, or nullopt.
+  /// An idle session to `remote`, or nullopt. Not probed with RSET (a round
+  /// trip per message): a session the server closed or is closing (421)
+  /// fails before MAIL is answered, and deliver_group() then opens a new one.
   asio::awaitable<std::optional<Session>> take_idle(const asio::ip::tcp::endpoint& remote) {
     auto it = std::find_if(idle_.begin(), idle_.end(), [&](const Session& s) { return s.conn->remote() == remote; });
     if (it == idle_.end()) co_return std::nullopt;
     Session s = std::move(*it);
     idle_.erase(it);
-    auto kind = co_await reset(s);
-    if (kind != TxKind::done) {
-      close_now(s, "connection closed while idle");
-      co_return std::nullopt;
-    }
+    if (!s.conn->is_open()) co_return std::nullopt;
     co_return s;
   }
 
@@ -695,10 +767,12 @@ class ClientMaster final : public queue::Master {
     for (auto& s : old) co_await quit(s);
   }
 
-  asio::awaitable<void> quit(Session& s) {
+  /// QUIT, its reply, and the close (`reason`, when given, goes into the C
+  /// record; a pointer: GCC 12 mishandles temporaries in co_await calls).
+  asio::awaitable<void> quit(Session& s, const std::string* reason = nullptr) {
     auto ec = co_await s.conn->write("QUIT\r\n", kQuitTimeout);
     if (!ec) co_await s.conn->read_reply(kQuitTimeout);
-    close_now(s, {});
+    close_now(s, reason ? *reason : std::string());
   }
 
   void close_now(Session& s, std::string reason) {

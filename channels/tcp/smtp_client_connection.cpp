@@ -31,6 +31,7 @@ bool ClientConnection::is_open() const { return tls_ ? tls_->next_layer().is_ope
 
 void ClientConnection::close() {
   std::error_code ignored;
+  guarded_ = false;
   timer_.cancel();
   auto& s = socket();
   if (s.is_open()) {
@@ -39,28 +40,40 @@ void ClientConnection::close() {
   }
 }
 
-// The deadline cancels the socket's operations when it passes. A firing
-// timer belongs to one arm(): an older one (its operation already done)
-// must not cancel the next operation, hence the generation.
+// The deadline cancels the socket's operations when it passes. Most
+// operations end long before it, so arm() only records it; the timer waits
+// until the earliest deadline that may matter, and when it wakes to find
+// the deadline moved on (later operations), it waits again. A completing
+// wait belongs to one watch(): an older one (replaced) does nothing, hence
+// the generation.
 void ClientConnection::arm(seconds timeout) {
-  ++generation_;
+  deadline_ = std::chrono::steady_clock::now() + timeout;
+  guarded_ = true;
   timed_out_ = false;
-  timer_.expires_after(timeout);
+  if (!watching_ || timer_.expiry() > deadline_) watch();
+}
+
+void ClientConnection::watch() {
+  ++generation_;
+  watching_ = true;
+  timer_.expires_at(deadline_);  // (cancels a wait that would end too late)
   std::weak_ptr<ClientConnection> weak = weak_from_this();
   timer_.async_wait([weak, generation = generation_](std::error_code ec) {
-    if (ec) return;
     auto self = weak.lock();
     if (!self || self->generation_ != generation) return;
+    self->watching_ = false;
+    if (ec || !self->guarded_) return;
+    if (std::chrono::steady_clock::now() < self->deadline_) {
+      self->watch();
+      return;
+    }
     self->timed_out_ = true;
     std::error_code ignored;
     self->socket().cancel(ignored);
   });
 }
 
-void ClientConnection::disarm() {
-  ++generation_;
-  timer_.cancel();
-}
+void ClientConnection::disarm() { guarded_ = false; }
 
 std::error_code ClientConnection::finish(std::error_code ec) {
   disarm();

@@ -69,8 +69,15 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
 
   asio::ip::tcp::socket socket_;
   std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket>> tls_;
+  void watch();
+
+  // The deadline: one watchdog wait per connection, moved only when it
+  // would fire too late, so guarding an operation costs no system call.
   asio::steady_timer timer_;
-  std::uint64_t generation_ = 0;  // which arm() a firing timer belongs to
+  std::chrono::steady_clock::time_point deadline_{};
+  bool guarded_ = false;   // an operation runs under the deadline
+  bool watching_ = false;  // a wait on timer_ is outstanding
+  std::uint64_t generation_ = 0;  // which wait a completing handler belongs to
   bool timed_out_ = false;
   core::smtp::LineReader reader_;
   core::smtp::ReplyParser parser_;

@@ -169,3 +169,25 @@ TEST_CASE("notify: files added by several commits go out in one datagram at flus
   CHECK(notifier.flush());  // sent once only
   CHECK(receiver.next().empty());
 }
+
+TEST_CASE("notify: files a full queue refused go out with the next flush", "[notify]") {
+  Receiver receiver;
+  EnqueueNotifier notifier(receiver.path);
+  // Fill the controller's queue (nobody reads).
+  int queued = 0;
+  while (queued < 5000 && notifier.submit("tcp_local")) ++queued;
+  REQUIRE(queued < 5000);
+  notifier.add({file("l", "/q/l/ZZlate.00")});
+  CHECK_FALSE(notifier.flush());
+  // The controller reads again: the refused file comes with the next flush.
+  for (int i = 0; i < queued; ++i) CHECK(parse_notifications(receiver.next())[0].kind == Notification::Kind::submit);
+  CHECK(receiver.next().empty());
+  notifier.add({file("l", "/q/l/ZZnext.00")});
+  CHECK(notifier.flush());
+  auto got = parse_notifications(receiver.next());
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].path == fs::path("/q/l/ZZlate.00"));
+  CHECK(got[1].path == fs::path("/q/l/ZZnext.00"));
+  CHECK(notifier.flush());  // nothing left over
+  CHECK(receiver.next().empty());
+}

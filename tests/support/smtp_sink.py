@@ -36,6 +36,9 @@ The script (JSON object; every key optional) says how to answer:
                   the connection instead of answering it
   hang_at         a verb as for drop_at: never answer it (the client's
                   timeout must end the session)
+  close_after_messages   N: close the connection (no reply, no 421) after the
+                  final reply of its Nth message, as a server that drops
+                  idle sessions does
   listeners       {"127.0.0.3": {...}}: keys that apply to one listener only
 """
 
@@ -116,6 +119,7 @@ class Session:
         self.tls = False
         self.auth = None
         self.helo = ""
+        self.messages = 0
         self.reset()
 
     def reset(self):
@@ -273,6 +277,9 @@ class Session:
                                       "rcpts": self.rcpts, "accepted": self.accepted}, wire)
                     self.send(self.script["final_reply"])
                     self.reset()
+                    self.messages += 1
+                    if self.script.get("close_after_messages") and self.messages >= self.script["close_after_messages"]:
+                        return
                 elif verb == "RSET":
                     self.reset()
                     self.send("250 2.0.0 Ok")

@@ -157,6 +157,26 @@ class SendToSink(LoadgenTest):
             ids.add(re.search(r"^Message-ID: (<[^>]+>)\r?$", header, re.M).group(1))
         self.assertEqual(len(ids), 200)
 
+    def test_record_files_name_the_same_messages_on_both_sides(self):
+        send_rec, sink_rec = os.path.join(self.tmp, "send.rec"), os.path.join(self.tmp, "sink.rec")
+        sink, port, _ = self.start_sink("--quiet", "--messages", "50", "--record", sink_rec)
+        r = self.send(port, "--messages", "50", "--concurrency", "5", "--record", send_rec)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        code, _ = self.stop_sink(sink)
+        self.assertEqual(code, 0)
+        def load(path):
+            with open(path) as f:
+                lines = f.read().splitlines()
+            for line in lines:
+                self.assertRegex(line, r"^<[^>\s]+@loadgen\.example\.test> \d+\.\d{6}$")
+            return {line.split()[0]: float(line.split()[1]) for line in lines}
+        sent, arrived = load(send_rec), load(sink_rec)
+        self.assertEqual(len(sent), 50)
+        self.assertEqual(set(sent), set(arrived))
+        # The sink saw each message before the sender had its 250.
+        for mid, t in sent.items():
+            self.assertLessEqual(arrived[mid], t)
+
     def test_json_summary_and_lock_step_without_pipelining(self):
         sink, port, _ = self.start_sink("--quiet")
         r = self.send(port, "-n", "30", "-c", "3", "-r", "2", "--no-pipelining", "--json",

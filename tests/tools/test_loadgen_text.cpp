@@ -223,3 +223,14 @@ TEST_CASE("send totals merge and print every figure", "[loadgen]") {
   CHECK(json.find("\"messages_per_s\":2.500") != std::string::npos);
   CHECK(json.find("\"max\":2.000") != std::string::npos);
 }
+
+TEST_CASE("find_message_id takes the header's Message-ID, whatever its case and folding", "[loadgen]") {
+  CHECK(find_message_id("From: a@b\r\nMessage-ID: <1.2@x.test>\r\n\r\nbody\r\n") == "<1.2@x.test>");
+  CHECK(find_message_id("message-id:\r\n  <folded@x.test>\r\nTo: c@d\r\n\r\n") == "<folded@x.test>");
+  // Only the header counts; none gives "".
+  CHECK(find_message_id("From: a@b\r\n\r\nMessage-ID: <in-body@x.test>\r\n").empty());
+  CHECK(find_message_id("").empty());
+  // The factory's ids are found in its own messages.
+  MessageFactory factory("a@example.test", "b@example.test", "loadgen.example.test", 1024);
+  CHECK(find_message_id(factory.header(7, 0) + factory.body()) == factory.message_id(7));
+}

@@ -68,7 +68,8 @@ po::options_description send_description(SendOptions& o) {
       ("timeout", po::value(&o.timeout_seconds)->default_value(o.timeout_seconds),
        "seconds allowed for each connect, read, write or TLS handshake")
       ("ehlo", po::value(&o.ehlo)->default_value(o.ehlo), "name sent with EHLO")
-      ("json", po::bool_switch(&o.json), "print the summary as one JSON object");
+      ("json", po::bool_switch(&o.json), "print the summary as one JSON object")
+      ("record", po::value<std::string>(), "write each accepted message's Message-ID and time of its 250 to FILE");
   return d;
 }
 
@@ -92,7 +93,8 @@ po::options_description sink_description(SinkOptions& o) {
        "seconds a client may stay silent")
       ("hostname", po::value(&o.hostname)->default_value(o.hostname), "name in the greeting")
       ("json", po::bool_switch(&o.json), "print the summary as one JSON object")
-      ("quiet,q", po::bool_switch(&o.quiet), "no rate lines on stderr");
+      ("quiet,q", po::bool_switch(&o.quiet), "no rate lines on stderr")
+      ("record", po::value<std::string>(), "write each accepted message's Message-ID and arrival time to FILE");
   return d;
 }
 
@@ -105,6 +107,8 @@ int send_mode(const std::vector<std::string>& args) {
     return exit_ok;
   }
   o.pipelining = vm.count("no-pipelining") == 0;
+  if (vm.count("record")) o.record = vm["record"].as<std::string>();
+  if (o.record && o.record->empty()) throw UsageError("--record needs a file name");
   require_range("port", vm["port"].as<int>(), 1, 65535);
   o.port = static_cast<std::uint16_t>(vm["port"].as<int>());
   require_range<std::uint64_t>("messages", o.messages, 1, std::numeric_limits<std::uint32_t>::max());
@@ -130,6 +134,8 @@ int sink_mode(const std::vector<std::string>& args) {
   require_range("port", vm["port"].as<int>(), 0, 65535);
   o.port = static_cast<std::uint16_t>(vm["port"].as<int>());
   if (vm.count("store")) o.store_dir = vm["store"].as<std::string>();
+  if (vm.count("record")) o.record = vm["record"].as<std::string>();
+  if (o.record && o.record->empty()) throw UsageError("--record needs a file name");
   if (vm.count("duration")) o.duration_seconds = vm["duration"].as<double>();
   if (vm.count("messages")) o.messages = vm["messages"].as<std::uint64_t>();
   if (o.duration_seconds && o.messages) throw UsageError("give --duration or --messages, not both");

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
 
 #include "tools/loadgen/smtp_text.hpp"
@@ -93,6 +94,43 @@ MessageFactory::MessageFactory(std::string from, std::string to, std::string dom
   stuffed_body_ = dot_stuff(body_);
 }
 
+std::string MessageFactory::message_id(std::uint64_t number) const {
+  char serial[24];
+  std::snprintf(serial, sizeof serial, "%010llu", static_cast<unsigned long long>(number));
+  return "<" + run_tag_ + "." + serial + "@" + domain_ + ">";
+}
+
+std::string find_message_id(std::string_view message) {
+  static constexpr std::string_view name = "message-id:";
+  std::size_t pos = 0;
+  while (pos < message.size()) {
+    std::size_t end = message.find("\r\n", pos);
+    if (end == std::string_view::npos) end = message.size();
+    std::string_view field = message.substr(pos, end - pos);
+    if (field.empty()) break;  // the end of the header
+    bool match = field.size() >= name.size();
+    for (std::size_t i = 0; match && i < name.size(); ++i)
+      match = std::tolower(static_cast<unsigned char>(field[i])) == name[i];
+    if (match) {
+      std::string value(field.substr(name.size()));
+      // Folded continuation lines belong to the value.
+      std::size_t next = end + 2;
+      while (next < message.size() && (message[next] == ' ' || message[next] == '\t')) {
+        std::size_t e = message.find("\r\n", next);
+        if (e == std::string_view::npos) e = message.size();
+        value += message.substr(next, e - next);
+        next = e + 2;
+      }
+      std::string out;
+      for (char c : value)
+        if (c != ' ' && c != '\t') out.push_back(c);
+      return out;
+    }
+    pos = end + 2;
+  }
+  return {};
+}
+
 std::string MessageFactory::header(std::uint64_t number, std::time_t when) const {
   char serial[24];
   std::snprintf(serial, sizeof serial, "%010llu", static_cast<unsigned long long>(number));
@@ -103,7 +141,7 @@ std::string MessageFactory::header(std::uint64_t number, std::time_t when) const
   h += "Subject: imta-loadgen test message ";
   h += serial;
   h += "\r\nDate: " + rfc5322_date(when) + "\r\n";
-  h += "Message-ID: <" + run_tag_ + "." + serial + "@" + domain_ + ">\r\n";
+  h += "Message-ID: " + message_id(number) + "\r\n";
   h += "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n";
   return h;
 }

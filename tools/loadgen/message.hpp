@@ -26,6 +26,11 @@ inline constexpr std::string_view body_two_dots_line = "..This line starts with 
 /// `address_template` with every "%d" replaced by `number`.
 std::string expand_recipient(std::string_view address_template, unsigned number);
 
+/// The Message-ID field of a received message (the first one of its
+/// header, name matched without regard to case, the value trimmed of blanks
+/// and unfolded); empty when the header has none.
+std::string find_message_id(std::string_view message);
+
 class MessageFactory {
  public:
   /// `from` and `to` are the header addresses (From:, To:); `domain` goes on
@@ -39,6 +44,9 @@ class MessageFactory {
   /// `number`, dated `when`. Header lines never start with a dot, so the
   /// header needs no stuffing.
   std::string header(std::uint64_t number, std::time_t when) const;
+  /// The Message-ID of message `number`, with its angle brackets (unique
+  /// per run and across runs).
+  std::string message_id(std::uint64_t number) const;
   /// The body as it goes on the wire: dot-stuffed, without the final ".".
   const std::string& stuffed_body() const { return stuffed_body_; }
   /// The body as the recipient should receive it.

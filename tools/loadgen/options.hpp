@@ -28,6 +28,9 @@ struct SendOptions {
   double timeout_seconds = 60;     ///< per read, write, connect or handshake
   std::string ehlo = "loadgen.example.test";
   bool json = false;
+  /// --record FILE: each accepted message's Message-ID and the time of its
+  /// final 250, written at the end.
+  std::optional<std::string> record;
 };
 
 struct SinkOptions {
@@ -45,6 +48,9 @@ struct SinkOptions {
   std::string hostname = "sink.loadgen.test";  ///< in the greeting and EHLO reply
   bool json = false;
   bool quiet = false;              ///< no rate lines on stderr
+  /// --record FILE: each accepted message's Message-ID and the time its
+  /// final dot arrived, written when the sink stops.
+  std::optional<std::string> record;
 };
 
 /// Runs the mode to the end and returns the exit code. Both print their

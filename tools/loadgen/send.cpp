@@ -337,6 +337,7 @@ asio::awaitable<Transaction> transact(Run& run, ClientConnection& client, std::u
     t = {*envelope_refused, usable, false};
   } else if (final_reply->kind() == 2) {
     totals.bytes += run.factory.message_size();
+    if (o.record) totals.arrivals.push_back({run.factory.message_id(number), unix_microseconds_now()});
     t = {Result::accepted, usable, false};
   } else {
     run.problems.report("end of data: " + first_line(*final_reply));
@@ -429,6 +430,12 @@ int run_send(const SendOptions& options) {
   totals.elapsed_seconds = std::chrono::duration<double>(Clock::now() - start).count();
   for (const auto& t : per_context) totals.merge(t);
   std::cout << (options.json ? format_send_json(totals) : format_send_summary(totals)) << std::flush;
+  if (options.record) {
+    if (std::string error = write_arrivals(*options.record, totals.arrivals); !error.empty()) {
+      std::cerr << "imta-loadgen: " << error << "\n";
+      return exit_failure;
+    }
+  }
   return totals.accepted == totals.messages ? exit_ok : exit_failure;
 }
 

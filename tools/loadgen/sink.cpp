@@ -18,9 +18,11 @@
 #include <cerrno>
 #include <cstring>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include "tools/loadgen/connection.hpp"
+#include "tools/loadgen/message.hpp"
 #include "tools/loadgen/options.hpp"
 #include "tools/loadgen/smtp_text.hpp"
 #include "tools/loadgen/stats.hpp"
@@ -32,6 +34,7 @@ namespace {
 constexpr std::size_t max_command_line = 4096;         // well above RFC 5321's 512
 constexpr std::size_t max_message_size = 256u << 20;   // advertised with SIZE
 constexpr unsigned max_recipients = 10000;
+constexpr std::size_t max_header_kept = 64 * 1024;     // --record without --store
 
 /// Counters shared by every session.
 struct Counters {
@@ -151,6 +154,11 @@ class Sink {
   const SinkOptions& options;
   std::unique_ptr<asio::ssl::context> tls;
   Counters counters;
+  /// --record: one entry per accepted message, from every worker thread.
+  void record(Arrival arrival) {
+    std::lock_guard lock(arrivals_mutex_);
+    arrivals_.push_back(std::move(arrival));
+  }
 
  private:
   asio::awaitable<void> accept_loop();
@@ -167,6 +175,8 @@ class Sink {
   asio::steady_timer duration_timer_{control_};
   asio::steady_timer* rate_timer_ = nullptr;
   bool stopping_ = false;
+  std::mutex arrivals_mutex_;
+  std::vector<Arrival> arrivals_;
 };
 
 asio::awaitable<bool> SinkSession::flush() {
@@ -255,6 +265,7 @@ bool SinkSession::finish_message(const std::string& message, std::size_t size) {
         return false;
       }
     }
+    if (o.record) sink_.record({find_message_id(message), unix_microseconds_now()});
     c.recipients += recipients_;
     c.bytes += size;
     c.note_message();
@@ -273,8 +284,10 @@ asio::awaitable<bool> SinkSession::receive_data() {
   DataDecoder decoder;
   std::string message;
   const bool keep = sink_.options.store_dir.has_value();
+  // --record alone needs the header only (for the Message-ID).
+  const std::size_t keep_up_to = keep ? max_message_size : sink_.options.record ? max_header_kept : 0;
   while (true) {
-    std::string* out = keep && decoder.size() <= max_message_size ? &message : nullptr;
+    std::string* out = keep_up_to > 0 && decoder.size() <= keep_up_to ? &message : nullptr;
     std::size_t used = decoder.feed(conn_->input, out);
     conn_->input.erase(0, used);
     if (decoder.done()) break;
@@ -441,6 +454,13 @@ int Sink::run() {
   if (Clock::rep first = counters.first_connection, last = counters.last_message; first && last > first)
     totals.active_seconds = std::chrono::duration<double>(Clock::duration(last - first)).count();
   std::cout << (options.json ? format_sink_json(totals) : format_sink_summary(totals)) << std::flush;
+  if (options.record) {
+    std::lock_guard lock(arrivals_mutex_);
+    if (std::string error = write_arrivals(*options.record, arrivals_); !error.empty()) {
+      std::cerr << "imta-loadgen: " << error << "\n";
+      return exit_failure;
+    }
+  }
   return exit_ok;
 }
 

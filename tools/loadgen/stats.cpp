@@ -2,8 +2,11 @@
 #include "tools/loadgen/stats.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 namespace imta::tools::loadgen {
 
@@ -59,6 +62,7 @@ void SendTotals::merge(const SendTotals& other) {
   connections += other.connections;
   bytes += other.bytes;
   latency.merge(other.latency);
+  arrivals.insert(arrivals.end(), other.arrivals.begin(), other.arrivals.end());
 }
 
 double per_second(std::uint64_t count, double seconds) {
@@ -139,6 +143,22 @@ std::string format_rate_line(std::uint64_t messages, std::uint64_t recipients, s
          fixed(per_second(recipients, interval_seconds), 1) + " recipients/s, " +
          fixed(per_second(bytes, interval_seconds) / 1e6, 2) + " MB/s, " + number(total_messages) +
          " messages, " + number(open_connections) + " connections open\n";
+}
+
+std::int64_t unix_microseconds_now() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string write_arrivals(const std::string& path, const std::vector<Arrival>& arrivals) {
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) return "cannot write " + path + ": " + std::strerror(errno);
+  for (const auto& a : arrivals)
+    std::fprintf(f, "%s %lld.%06lld\n", a.message_id.empty() ? "-" : a.message_id.c_str(),
+                 static_cast<long long>(a.unix_us / 1000000), static_cast<long long>(a.unix_us % 1000000));
+  const bool ok = std::ferror(f) == 0;
+  if (std::fclose(f) != 0 || !ok) return "cannot write " + path + ": " + std::strerror(errno);
+  return {};
 }
 
 }  // namespace imta::tools::loadgen

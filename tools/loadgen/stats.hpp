@@ -33,6 +33,21 @@ class LatencySamples {
   std::vector<double> samples_;
 };
 
+/// One message seen at one point (its final 250 at the sender, its arrival
+/// at the sink), for --record: wall-clock time, so two programs' records can
+/// be joined.
+struct Arrival {
+  std::string message_id;
+  std::int64_t unix_us = 0;  ///< microseconds since the Unix epoch
+};
+
+/// Now, for an Arrival.
+std::int64_t unix_microseconds_now();
+
+/// Writes one line per arrival, "<message-id> <seconds>.<microseconds>", to
+/// `path` (replaced). Returns an error text, empty when written.
+std::string write_arrivals(const std::string& path, const std::vector<Arrival>& arrivals);
+
 /// Outcome counts of a send run. Every message the run was asked for ends in
 /// exactly one of accepted, refused_4xx, refused_5xx or errors.
 struct SendTotals {
@@ -47,6 +62,7 @@ struct SendTotals {
   std::uint64_t bytes = 0;               ///< message bytes of accepted messages
   double elapsed_seconds = 0;
   LatencySamples latency;                ///< end of data to final reply
+  std::vector<Arrival> arrivals;         ///< accepted messages (--record only)
 
   /// Adds another thread's counts (not `messages` or `elapsed_seconds`).
   void merge(const SendTotals& other);

@@ -128,7 +128,11 @@ TEST_CASE("a refusal of MAIL or of the data applies to every recipient", "[smtp_
       CHECK(o.status == RecipientStatus::deferred);
       CHECK(o.diagnostic_code == "smtp; 451 4.3.0 try again");
     }
-    CHECK(sink.count("C: DATA") == 0);
+    // DATA went out pipelined with MAIL, but no message did: the client
+    // closed the session (politely) after the 451.
+    CHECK(sink.count(" data ") == 0);
+    CHECK(sink.env(1).empty());
+    CHECK(sink.count("C: QUIT") == 1);
   }
   SECTION("final 554") {
     Sink sink(R"({"final_reply": "554 5.7.1 spam"})");
@@ -275,7 +279,7 @@ TEST_CASE("a 421 greeting and a refused connection are temporary failures", "[sm
   }
 }
 
-TEST_CASE("one connection carries several files; RSET between; idle() says QUIT", "[smtp_client][e2e]") {
+TEST_CASE("one connection carries several files, without RSET between; idle() says QUIT", "[smtp_client][e2e]") {
   Sink sink("{}");
   TestInstance inst(smart_host(sink), "", "LOG_CONNECTION=2\n");
   auto master = inst.master();
@@ -284,7 +288,8 @@ TEST_CASE("one connection carries several files; RSET between; idle() says QUIT"
   CHECK(master->deliver(first).recipients[0].status == RecipientStatus::delivered);
   CHECK(master->deliver(second).recipients[0].status == RecipientStatus::delivered);
   CHECK(sink.count(" connect") == 1);
-  CHECK(sink.count("C: RSET") == 1);
+  // MAIL, RCPT and DATA in one write each time; no RSET probe in between.
+  CHECK(sink.count("C: RSET") == 0);
   CHECK(contains(sink.env(2), "conn 1\n"));
   master->idle();
   CHECK(sink.count("C: QUIT") == 1);
@@ -294,6 +299,18 @@ TEST_CASE("one connection carries several files; RSET between; idle() says QUIT"
   CHECK(sink.count(" connect") == 2);
   auto log = inst.log_text();
   CHECK(std::regex_search(log, std::regex(" O TCP\\|")));
+}
+
+TEST_CASE("a kept connection the server closed meanwhile: the file goes over a new one", "[smtp_client][e2e]") {
+  Sink sink(R"({"close_after_messages": 1})");
+  TestInstance inst(smart_host(sink));
+  auto master = inst.master();
+  auto first = inst.enqueue(envelope("a@client.example.test", {"x@siroe.example"}), message("one\r\n"));
+  auto second = inst.enqueue(envelope("a@client.example.test", {"y@siroe.example"}), message("two\r\n"));
+  CHECK(master->deliver(first).recipients[0].status == RecipientStatus::delivered);
+  CHECK(master->deliver(second).recipients[0].status == RecipientStatus::delivered);
+  CHECK(sink.count(" connect") == 2);
+  CHECK(contains(sink.env(2), "conn 2\n"));
 }
 
 TEST_CASE("domain literals go to their address; a file with several domains is split", "[smtp_client][e2e]") {
@@ -314,6 +331,39 @@ TEST_CASE("domain literals go to their address; a file with several domains is s
   CHECK(contains(first, "accepted RCPT TO:<x@[127.0.0.2]>"));
   CHECK(contains(first, "accepted RCPT TO:<z@[127.0.0.2]>"));
   CHECK(contains(sink.env(2), "listener 127.0.0.3"));
+}
+
+TEST_CASE("a 4xx reply to MAIL sends the message to the next MX, as Postfix does", "[smtp_client][e2e][dns]") {
+  if (!have_nsd()) {
+    WARN("nsd is not installed: MX tests skipped");
+    return;
+  }
+  Sink sink(R"({"listeners": {"127.0.0.21": {"mail_reply": "451 4.3.2 busy, try later"}}})",
+            {"127.0.0.21", "127.0.0.22"});
+  const std::vector<std::pair<std::string, std::string>> zones{{"busy.test",
+                                                                 "@        MX 10 first\n"
+                                                                 "@        MX 20 second\n"
+                                                                 "first    A  127.0.0.21\n"
+                                                                 "second   A  127.0.0.22\n"
+                                                                 "only     MX 10 first\n"}};
+  Dns dns(zones);
+  TestInstance inst("mx port " + std::to_string(sink.port()), "", "DNS_SERVERS=" + dns.server() + "\n");
+  auto master = inst.master();
+  SECTION("the first MX says 451 to MAIL, the second takes the message") {
+    auto claim = inst.enqueue(envelope("a@client.example.test", {"x@busy.test"}), message("x\r\n"));
+    auto report = master->deliver(claim);
+    CHECK(report.recipients[0].status == RecipientStatus::delivered);
+    CHECK(report.recipients[0].remote_mta == "dns; second.busy.test");
+    CHECK(contains(sink.env(1), "listener 127.0.0.22"));
+    CHECK(contains(sink.transcript(), "127.0.0.21 C: QUIT"));
+  }
+  SECTION("no other MX: the 451 defers the message") {
+    auto claim = inst.enqueue(envelope("a@client.example.test", {"x@only.busy.test"}), message("x\r\n"));
+    auto report = master->deliver(claim);
+    CHECK(report.recipients[0].status == RecipientStatus::deferred);
+    CHECK(report.recipients[0].diagnostic_code == "smtp; 451 4.3.2 busy, try later");
+    CHECK(sink.env(1).empty());
+  }
 }
 
 TEST_CASE("MX: preference order, fail-over, implicit MX, null MX, NXDOMAIN, SERVFAIL", "[smtp_client][e2e][dns]") {

@@ -153,6 +153,10 @@ TEST_CASE("maxjobs caps the jobs of a channel", "[jobs]") {
   REQUIRE(rig.script.wait_running(2));
   c.schedule();
   CHECK(c.jobs().size() == 2);  // maxjobs 2, although threaddepth 1 would want six
+  for (const auto& j : c.jobs()) CHECK(j.threads == 1);  // not an SMTP channel: one delivery per job
+  // The due files wait for the running jobs: nothing for the daemon's loop
+  // to wake up for (it would spin).
+  CHECK(!c.next_due_ms());
   for (const auto& j : c.jobs()) {
     CHECK(j.channel == "fast");
     CHECK(j.pool == "DEFAULT");
@@ -163,6 +167,38 @@ TEST_CASE("maxjobs caps the jobs of a channel", "[jobs]") {
   CHECK(rig.script.most_running == 2);
   CHECK(rig.script.tried_files().size() == 6);
   CHECK(rig.files("fast").empty());
+}
+
+TEST_CASE("an SMTP channel's job runs one delivery per threaddepth due files, up to MAX_CLIENT_THREADS", "[jobs]") {
+  Rig rig;
+  auto& c = rig.start();
+  rig.script.close_gate();
+  // tcp_local: smtp, maxjobs 1, threaddepth 10 (the default),
+  // MAX_CLIENT_THREADS 10 (the default).
+  auto enqueue = [&](int n) {
+    static int next = 0;
+    for (int i = 0; i < n; ++i) {
+      auto f = rig.enqueue("tcp_local", {"u" + std::to_string(next++) + "@remote.test"});
+      c.enqueued("tcp_local", f.path);
+    }
+  };
+  enqueue(35);
+  REQUIRE(rig.script.wait_running(4));
+  c.schedule();
+  auto jobs = c.jobs();
+  REQUIRE(jobs.size() == 1);
+  CHECK(jobs[0].threads == 4);  // 35 due: four deliveries at once, one job
+  enqueue(150);
+  REQUIRE(rig.script.wait_running(10));
+  c.schedule();
+  jobs = c.jobs();
+  REQUIRE(jobs.size() == 1);    // maxjobs 1
+  CHECK(jobs[0].threads == 10);  // capped by MAX_CLIENT_THREADS
+  rig.script.open_gate();
+  c.wait_idle();
+  CHECK(rig.script.most_running == 10);
+  CHECK(rig.script.tried_files().size() == 185);
+  CHECK(rig.files("tcp_local").empty());
 }
 
 TEST_CASE("a pool's JOB_LIMIT caps the jobs of all its channels together", "[jobs]") {
@@ -371,6 +407,25 @@ TEST_CASE("imta cache -view's data: files, attempts and due times", "[jobs]") {
   CHECK(files[1].channel == "slow");
   CHECK(files[1].name.attempts == 0);
   CHECK(c.files("slow").size() == 1);
+}
+
+TEST_CASE("notifications read together are added in one call; a submit line runs its channel", "[jobs]") {
+  Rig rig;
+  auto& c = rig.start();
+  auto a = rig.enqueue("fast", {"a@fast.test"});
+  auto b = rig.enqueue("fast", {"b@fast.test"});
+  auto slow = rig.enqueue("slow", {"s@slow.test"});  // periodic
+  auto notes = imta::queue::parse_notifications("fast\t" + a.path.string() + "\nfast\t" + b.path.string() +
+                                                "\nslow\t" + slow.path.string() + "\nbogus line\n");
+  REQUIRE(notes.size() == 3);
+  c.enqueued(notes);
+  c.wait_idle();
+  CHECK(rig.files("fast").empty());
+  CHECK(rig.files("slow").size() == 1);  // periodic: waits
+  c.enqueued(imta::queue::parse_notifications("submit slow\n"));
+  c.wait_idle();
+  CHECK(rig.files("slow").empty());
+  CHECK(rig.script.tried_files().size() == 3);
 }
 
 TEST_CASE("a notification with a relative path finds the file in its channel and subfolder", "[jobs]") {

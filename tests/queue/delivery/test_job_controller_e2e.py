@@ -213,6 +213,30 @@ class JobControllerTest(unittest.TestCase):
         wait_for("the dropped file to go", lambda: not os.path.exists(target))
         wait_for("its D record", lambda: inst.log_lines(r" bitbucket\s+D 1 .*drop@hold-daemon"))
 
+    def test_notifications_lost_to_a_full_socket_are_made_up_by_an_early_rescan(self):
+        # The kernel queues at most net.unix.max_dgram_qlen datagrams on the
+        # controller's socket; enqueuers finding it full drop theirs. While
+        # the controller is stopped, each SMTP transaction sends one: the
+        # first qlen wait, the rest are lost. Once it runs again, it reads a
+        # full queue, so it rescans as soon as the burst is over, long
+        # before SYNCH_TIME (300 s).
+        inst = self.inst
+        with open("/proc/sys/net/unix/max_dgram_qlen") as f:
+            qlen = int(f.read())
+        if qlen > 100:
+            self.skipTest("net.unix.max_dgram_qlen is %d: too many messages to fill it" % qlen)
+        jc = inst.pid("job_controller")
+        os.kill(jc, signal.SIGSTOP)
+        try:
+            for i in range(qlen + 5):
+                inst.send("burst%d@bitbucket-daemon" % i)
+        finally:
+            os.kill(jc, signal.SIGCONT)
+        wait_for("every file to go", lambda: not inst.files("bitbucket"))
+        wait_for("every D record", lambda: len(inst.log_lines(r" bitbucket\s+D 1 .*burst\d+@bitbucket-daemon")) ==
+                 qlen + 5)
+        self.assertIn("queue rescan (notifications may have been lost)", open(inst.path("imtad.stderr")).read())
+
     def test_process_jobs_and_restart_of_a_dead_controller(self):
         inst = self.inst
         r = inst.imta("process")
