@@ -92,12 +92,15 @@ void AsyncMailLog::run() {
     auto fresh = std::move(new_options_);
     new_options_.reset();
     const bool stop = stopping_;
+    const bool flushing = flush_waiters_ > 0;
     lock.unlock();
     if (fresh) {
       fresh->clock = [this] { return stamp_; };
       file_ = std::make_unique<MailLogFile>(std::move(*fresh));
     }
     write_batch(batch);
+    // flush() also waits for the databases (tests, shutdown: never the hot path).
+    if (flushing) file_->flush_databases();
     const auto n = batch.size();
     batch.clear();
     lock.lock();
@@ -108,7 +111,7 @@ void AsyncMailLog::run() {
 }
 
 void AsyncMailLog::write_batch(std::vector<Entry>& batch) {
-  // The tracking and counter updates of the whole batch: one transaction each.
+  // The whole batch goes to the databases' thread in one hand-over.
   MailLogFile::Batch databases(*file_);
   // Records queued within the same hundredth of a second share a stamp, so
   // they go to the file together.

@@ -41,8 +41,8 @@ class AsyncMailLog {
   /// New LOG_* settings (after a reload): records queued from now on use them.
   void set_options(MailLogFileOptions options);
 
-  /// Blocks until every record queued before the call is written (tests,
-  /// orderly shutdown).
+  /// Blocks until every record queued before the call is written, and its
+  /// tracking and counters committed (tests, orderly shutdown).
   void flush();
 
  private:

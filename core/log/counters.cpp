@@ -1,6 +1,9 @@
 // Per-channel counters; see counters.hpp.
 #include "core/log/counters.hpp"
 
+#include <map>
+
+#include "core/log/derived_db.hpp"
 #include "core/log/tracking.hpp"
 #include "core/sqlite.hpp"
 
@@ -34,7 +37,19 @@ CREATE TABLE IF NOT EXISTS queued (
   PRIMARY KEY (channel, queue_id, orig_to, active_to)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS queued_by_message ON queued(channel, message_id, orig_to);
+CREATE TABLE IF NOT EXISTS taken_early (
+  channel TEXT NOT NULL,
+  queue_id TEXT NOT NULL,
+  orig_to TEXT NOT NULL,
+  active_to TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  PRIMARY KEY (channel, queue_id, orig_to, active_to)
+) WITHOUT ROWID;
 )";
+
+// A taken_early row is kept this long: its E comes within seconds, or never
+// (a channel without logging, counters turned on while the copy was queued).
+constexpr std::int64_t kEarlyKeptSeconds = 86400;
 
 std::int64_t seconds_of(std::chrono::system_clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
@@ -52,6 +67,7 @@ void CounterDeltas::clear() {
     channels_.clear();
     changes_.clear();
     delivered_.clear();
+    received_.clear();
 }
 
 void CounterDeltas::add(const LogRecord& r) {
@@ -73,10 +89,14 @@ void CounterDeltas::add(const LogRecord& r) {
                 c.messages_in += 1;
                 c.blocks_in += blocks;
             } else {
+                // A file's E records are written together (one enqueue, one
+                // write), so they are in one batch: the file is a message in.
+                received_[{r.dest_channel, qid}] = blocks;
                 change(QueueChange::Kind::enqueued, r.dest_channel);
             }
-            // The source channel passed the message on (process, conversion).
-            if (!message_id.empty() && r.source_channel != r.dest_channel)
+            // The source channel passed the message on (process, conversion);
+            // not an SMTP server's channel, which received it from a client.
+            if (!message_id.empty() && r.source_channel != r.dest_channel && client_ip_of(r).empty())
                 change(QueueChange::Kind::passed_on, r.source_channel);
             break;
         }
@@ -108,48 +128,59 @@ void CounterDeltas::add(const LogRecord& r) {
     }
 }
 
-struct CountersDb::Impl {
-    sqlite::Connection db;
-    sqlite::Statement ensure, add, file_known, enqueue, take_out, pass_on;
+// Records reach the database in the order each process commits them
+// (log_databases.hpp): the D of a fast delivery (job controller) may come
+// before the E that queued the copy (dispatcher). A D, R or K that finds no
+// queued recipient to take out leaves a taken_early row; the E that comes
+// later for it removes that row instead of queuing the recipient. Rows
+// whose E never comes (a channel without logging, counters turned on while
+// the copy was queued) are forgotten after a day.
+struct CountersDb::Statements {
+    sqlite::Connection& db;
+    sqlite::Statement ensure, add, any_early, early, enqueue, take_out, taken_early, pass_on, forget_early;
+    std::int64_t forgotten_at = 0;  // the last clean-up of taken_early
 
-    explicit Impl(sqlite::Connection c)
-        : db(std::move(c)),
+    explicit Statements(sqlite::Connection& c)
+        : db(c),
           ensure(db.prepare("INSERT INTO counters (channel, since) VALUES (?1, ?2) ON CONFLICT (channel) DO NOTHING")),
           add(db.prepare(
               "UPDATE counters SET messages_in = messages_in + ?2, recipients_in = recipients_in + ?3, "
               "blocks_in = blocks_in + ?4, messages_out = messages_out + ?5, recipients_out = recipients_out + ?6, "
               "blocks_out = blocks_out + ?7, failed = failed + ?8, rejected = rejected + ?9, "
               "deferred = deferred + ?10, removed = removed + ?11, warned = warned + ?12 WHERE channel = ?1")),
-          file_known(db.prepare("SELECT 1 FROM queued WHERE channel = ?1 AND queue_id = ?2 LIMIT 1")),
+          any_early(db.prepare("SELECT 1 FROM taken_early LIMIT 1")),
+          early(db.prepare(
+              "DELETE FROM taken_early WHERE channel = ?1 AND queue_id = ?2 AND orig_to = ?3 AND active_to = ?4")),
           enqueue(db.prepare(
               "INSERT INTO queued (channel, queue_id, orig_to, active_to, message_id) VALUES (?1, ?2, ?3, ?4, ?5) "
               "ON CONFLICT DO NOTHING")),
           take_out(db.prepare(
               "DELETE FROM queued WHERE channel = ?1 AND queue_id = ?2 AND orig_to = ?3 AND active_to = ?4")),
-          pass_on(db.prepare("DELETE FROM queued WHERE channel = ?1 AND message_id = ?2 AND orig_to = ?3")) {}
+          taken_early(db.prepare(
+              "INSERT INTO taken_early (channel, queue_id, orig_to, active_to, at) VALUES (?1, ?2, ?3, ?4, ?5) "
+              "ON CONFLICT DO NOTHING")),
+          pass_on(db.prepare("DELETE FROM queued WHERE channel = ?1 AND message_id = ?2 AND orig_to = ?3")),
+          forget_early(db.prepare("DELETE FROM taken_early WHERE at < ?1")) {}
 
-    static std::unique_ptr<Impl> open(const fs::path& path) {
-        sqlite::Connection::Options o;
-        o.create = true;
-        o.create_mode = 0640;
-        auto db = sqlite::Connection::open(path, o);
-        db.exec("PRAGMA journal_mode = WAL");
-        db.exec("PRAGMA synchronous = NORMAL");
+    // Runs `statement` on the recipient of `q`; true if it changed a row.
+    bool on_recipient(sqlite::Statement& statement, const CounterDeltas::QueueChange& q) {
         {
-            sqlite::Transaction t(db);
-            db.exec(kSchema);
-            t.commit();
+            sqlite::Statement::Use s(statement);
+            s->bind(1, q.channel).bind(2, q.queue_id).bind(3, q.orig_to).bind(4, q.active_to);
+            s->run();
         }
-        return std::make_unique<Impl>(std::move(db));
-    }
-
-    bool known(const std::string& channel, const std::string& qid) {
-        sqlite::Statement::Use s(file_known);
-        s->bind(1, channel).bind(2, qid);
-        return s->step();
+        return db.changes() > 0;
     }
 
     void apply(const CounterDeltas& d, std::int64_t now) {
+        // The E path is the hot one (the SMTP server's records): one statement
+        // per recipient. Whether taken_early has rows at all (almost never)
+        // is asked once, not for each E.
+        bool early_rows = false;
+        {
+            sqlite::Statement::Use s(any_early);
+            early_rows = s->step();
+        }
         std::map<std::string, ChannelCounters> totals = d.channels();
         auto of = [&](const std::string& channel) -> ChannelCounters& {
             auto& c = totals[channel];
@@ -160,15 +191,15 @@ struct CountersDb::Impl {
             of(key.first).messages_out += 1;
             of(key.first).blocks_out += blocks;
         }
+        for (const auto& [key, blocks] : d.received_files()) {
+            of(key.first).messages_in += 1;
+            of(key.first).blocks_in += blocks;
+        }
         using Kind = CounterDeltas::QueueChange::Kind;
         for (const auto& q : d.queue_changes()) {
             switch (q.kind) {
                 case Kind::enqueued: {
-                    // A file's first recipient makes it a message in.
-                    if (!known(q.channel, q.queue_id)) {
-                        of(q.channel).messages_in += 1;
-                        of(q.channel).blocks_in += q.blocks;
-                    }
+                    if (early_rows && on_recipient(early, q)) break;  // already taken out again
                     sqlite::Statement::Use s(enqueue);
                     s->bind(1, q.channel).bind(2, q.queue_id).bind(3, q.orig_to).bind(4, q.active_to);
                     s->bind(5, q.message_id);
@@ -176,8 +207,10 @@ struct CountersDb::Impl {
                     break;
                 }
                 case Kind::taken_out: {
-                    sqlite::Statement::Use s(take_out);
-                    s->bind(1, q.channel).bind(2, q.queue_id).bind(3, q.orig_to).bind(4, q.active_to);
+                    if (on_recipient(take_out, q)) break;
+                    early_rows = true;
+                    sqlite::Statement::Use s(taken_early);
+                    s->bind(1, q.channel).bind(2, q.queue_id).bind(3, q.orig_to).bind(4, q.active_to).bind(5, now);
                     s->run();
                     break;
                 }
@@ -201,36 +234,25 @@ struct CountersDb::Impl {
             s->bind(9, c.rejected).bind(10, c.deferred).bind(11, c.removed).bind(12, c.warned);
             s->run();
         }
+        if (now - forgotten_at >= 3600) {  // hourly: the table has no index on `at`
+            sqlite::Statement::Use s(forget_early);
+            s->bind(1, now - kEarlyKeptSeconds);
+            s->run();
+            forgotten_at = now;
+        }
     }
 };
 
 CountersDb::CountersDb(fs::path path, std::int64_t block_size, std::function<void(const std::string&)> diagnostic)
-    : path_(std::move(path)), diagnostic_(std::move(diagnostic)), deltas_(block_size) {}
+    : deltas_(block_size),
+      db_(std::make_unique<DerivedDb<Statements>>(std::move(path), kSchema, 0, std::move(diagnostic))) {}
 
 CountersDb::~CountersDb() = default;
 
 void CountersDb::commit(std::chrono::system_clock::time_point wall) {
     if (deltas_.empty()) return;
-    const auto now = std::chrono::steady_clock::now();
-    try {
-        if (!impl_) {
-            if (now < retry_after_) {
-                deltas_.clear();
-                return;
-            }
-            impl_ = Impl::open(path_);
-        }
-        sqlite::Transaction t(impl_->db);
-        impl_->apply(deltas_, seconds_of(wall));
-        t.commit();
-    } catch (const std::exception& e) {
-        impl_.reset();
-        retry_after_ = now + std::chrono::seconds(10);
-        if (diagnostic_ && now >= last_diagnostic_) {
-            diagnostic_(std::string("counters: a batch of changes lost: ") + e.what());
-            last_diagnostic_ = now + std::chrono::minutes(1);
-        }
-    }
+    db_->write([&](Statements& s) { s.apply(deltas_, seconds_of(wall)); },
+               [] { return std::string("counters: a batch of changes lost"); });
     deltas_.clear();
 }
 

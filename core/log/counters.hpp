@@ -1,8 +1,8 @@
 // Per-channel message counters (Sun's `imsimta counters`), kept in
 // db/counters.sqlite so they survive restarts, and updated from the same
-// records that go to mail.log (MailLogFile applies each batch's changes in one
-// transaction, as for tracking.hpp; a failure drops the batch's changes with
-// a diagnostic and never touches the log).
+// records that go to mail.log (applied in batches by the databases' thread,
+// log_databases.hpp, as for tracking.hpp; a failure drops the batch's changes
+// with a diagnostic and never touches the log).
 //
 // For each channel:
 //   received   E records naming it as destination: recipients, messages
@@ -64,12 +64,15 @@ public:
         std::string channel, queue_id, message_id, orig_to, active_to;
         std::int64_t blocks = 0;  ///< enqueued: the message's size in blocks
     };
-    /// Per channel: the traffic counters (messages_in is filled when written:
-    /// it depends on the queue files seen before).
+    /// Per channel: the traffic counters (messages and blocks in and out of
+    /// queue files are in received_files() and delivered_files()).
     const std::map<std::string, ChannelCounters>& channels() const { return channels_; }
     const std::vector<QueueChange>& queue_changes() const { return changes_; }
     /// Per (channel, queue id): files delivered from (D records) in this batch, with their blocks.
     const std::map<std::pair<std::string, std::string>, std::int64_t>& delivered_files() const { return delivered_; }
+    /// The same for files queued (E records): each a message in. A file's E
+    /// records are written together, so one batch holds them all.
+    const std::map<std::pair<std::string, std::string>, std::int64_t>& received_files() const { return received_; }
 
 private:
     ChannelCounters& of(const std::string& channel);
@@ -77,9 +80,14 @@ private:
     std::map<std::string, ChannelCounters> channels_;
     std::vector<QueueChange> changes_;
     std::map<std::pair<std::string, std::string>, std::int64_t> delivered_;
+    std::map<std::pair<std::string, std::string>, std::int64_t> received_;
 };
 
-/// Writes batches of deltas; one thread at a time (MailLogFile's mutex).
+template <class Statements>
+class DerivedDb;
+
+/// Writes batches of deltas (failures: derived_db.hpp); one thread at a
+/// time (the databases' thread, log_databases.hpp).
 class CountersDb {
 public:
     CountersDb(std::filesystem::path path, std::int64_t block_size,
@@ -93,13 +101,9 @@ public:
     void commit(std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
 private:
-    struct Impl;
-    std::filesystem::path path_;
-    std::function<void(const std::string&)> diagnostic_;
+    struct Statements;
     CounterDeltas deltas_;
-    std::unique_ptr<Impl> impl_;
-    std::chrono::steady_clock::time_point retry_after_{};
-    std::chrono::steady_clock::time_point last_diagnostic_{};
+    std::unique_ptr<DerivedDb<Statements>> db_;
 };
 
 /// The counters of every channel (or of `channel`), by channel name. Throws sqlite::Error.

@@ -10,9 +10,8 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "core/log/counters.hpp"
+#include "core/log/log_databases.hpp"
 #include "core/log/roll_lock.hpp"
-#include "core/log/tracking.hpp"
 
 namespace imta::core::log {
 namespace {
@@ -123,8 +122,10 @@ struct MailLogFile::Impl {
     std::uint32_t pid = static_cast<std::uint32_t>(::getpid());
     std::mutex mutex;  // one writer may be shared by threads
     int batches = 0;   // open Batch objects
-    std::unique_ptr<TrackingDb> tracking;
-    std::unique_ptr<CountersDb> counters;
+    // LOG_TRACKING / LOG_COUNTERS: the databases' thread, and what goes to it
+    // when the last Batch ends (or the write() call, without one).
+    std::unique_ptr<LogDatabases> databases;
+    std::vector<WrittenRecord> to_databases;
 
     explicit Impl(MailLogFileOptions o)
         : options(std::move(o)),
@@ -133,12 +134,15 @@ struct MailLogFile::Impl {
           roll_lock(options.log_dir) {
         if (!options.syslog) options.syslog = default_syslog;
         if (!options.diagnostic) options.diagnostic = default_diagnostic;
-        const auto db_dir = options.db_dir.empty() ? options.log_dir.parent_path() / "db" : options.db_dir;
-        if (options.format.tracking)
-            tracking = std::make_unique<TrackingDb>(db_dir / kTrackingDbName, options.diagnostic);
-        if (options.format.counters)
-            counters = std::make_unique<CountersDb>(db_dir / kCountersDbName, options.format.block_size,
-                                                    options.diagnostic);
+        if (options.format.tracking || options.format.counters) {
+            LogDatabases::Options d;
+            d.db_dir = options.db_dir.empty() ? options.log_dir.parent_path() / "db" : options.db_dir;
+            d.tracking = options.format.tracking;
+            d.counters = options.format.counters;
+            d.block_size = options.format.block_size;
+            d.diagnostic = options.diagnostic;
+            databases = std::make_unique<LogDatabases>(std::move(d));
+        }
     }
 
     bool to_connection_log(RecordCode code) const {
@@ -150,9 +154,8 @@ struct MailLogFile::Impl {
         return is_connection_record(code) ? options.format.connections_syslog : options.format.messages_syslog;
     }
 
-    void commit_databases() {
-        if (tracking) tracking->commit();
-        if (counters) counters->commit();
+    void hand_to_databases() {
+        if (databases) databases->add(to_databases);
     }
 };
 
@@ -184,14 +187,16 @@ std::error_code MailLogFile::write(std::span<const LogRecord> records) {
         if (auto ec = target.append(buf); ec && !first_error) first_error = ec;
         buf.clear();
     };
+    if (d.databases) d.to_databases.reserve(d.to_databases.size() + records.size());
+    LogRecord scratch;
     for (const auto& r : records) {
-        LogRecord stamped = r;
+        // The stamped copy is made where it will stay: in the databases'
+        // hand-over when it goes there, else in a scratch record.
+        const bool to_databases = d.databases && feeds_log_databases(r.code);
+        LogRecord& stamped = to_databases ? d.to_databases.emplace_back(WrittenRecord{r, now}).record : (scratch = r);
         stamped.when = when;
         if (stamped.node.empty()) stamped.node = d.node;
         if (stamped.pid == 0) stamped.pid = d.pid;
-        if (d.tracking)
-            if (auto u = tracking_update(stamped, now)) d.tracking->add(std::move(*u));
-        if (d.counters) d.counters->add(stamped);
         auto line = format_record(stamped, d.options.format);
         if (!line) continue;
         const int to_syslog = d.syslog_mode(r.code);
@@ -207,8 +212,17 @@ std::error_code MailLogFile::write(std::span<const LogRecord> records) {
     flush(d.mail, mail_buf);
     flush(d.connection, connection_buf);
     rolling.reset();
-    if (d.batches == 0) d.commit_databases();
+    if (d.batches == 0) d.hand_to_databases();
     return first_error;
+}
+
+void MailLogFile::flush_databases() {
+    auto& d = *impl_;
+    {
+        std::lock_guard lock(d.mutex);
+        d.hand_to_databases();
+    }
+    if (d.databases) d.databases->flush();
 }
 
 MailLogFile::Batch::Batch(MailLogFile& file) : file_(file) {
@@ -219,7 +233,7 @@ MailLogFile::Batch::Batch(MailLogFile& file) : file_(file) {
 MailLogFile::Batch::~Batch() {
     auto& d = *file_.impl_;
     std::lock_guard lock(d.mutex);
-    if (--d.batches == 0) d.commit_databases();
+    if (--d.batches == 0) d.hand_to_databases();
 }
 
 }  // namespace imta::core::log

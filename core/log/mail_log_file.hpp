@@ -17,9 +17,10 @@
 // (LOG_MESSAGES_SYSLOG, LOG_CONNECTIONS_SYSLOG: >0 also, <0 only syslog,
 // facility mail, priority info, the entry as it would be in the file), the
 // tracking database (LOG_TRACKING, tracking.hpp) and the channel counters
-// (LOG_COUNTERS, counters.hpp), both in <db_dir>; the database updates of a
-// write() call, or of everything written while a Batch lives, are one
-// transaction.
+// (LOG_COUNTERS, counters.hpp), both in <db_dir>: the records of a write()
+// call, or of everything written while a Batch lives, are handed in one go
+// to the databases' own thread (log_databases.hpp), which commits them a
+// little later; the destructor waits for that.
 //
 // Each entry is stamped when written: the time from the writer's clock (the
 // local time zone, as administrators read mail.log), the host name when the
@@ -74,8 +75,12 @@ public:
     /// The file an entry of `code` goes to.
     std::filesystem::path path_for(RecordCode code) const;
 
-    /// While one lives, the database updates of every write() are gathered
-    /// and applied in one transaction when it ends (AsyncMailLog: one per batch).
+    /// Blocks until the databases have committed what was written so far
+    /// (tests, tools; the destructor does it too).
+    void flush_databases();
+
+    /// While one lives, the records of every write() are gathered for the
+    /// databases and handed over when it ends (AsyncMailLog: one per batch).
     class Batch {
     public:
         explicit Batch(MailLogFile& file);

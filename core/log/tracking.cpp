@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "core/json.hpp"
+#include "core/log/derived_db.hpp"
 #include "core/sqlite.hpp"
 
 namespace imta::core::log {
@@ -307,19 +308,37 @@ std::string tracking_json(const TrackingRow& row) {
 // ---------------------------------------------------------------------------
 // The writer.
 
-struct TrackingDb::Impl {
-    sqlite::Connection db;
-    sqlite::Statement find_enqueued, find_other, insert, continue_row, update_row;
 
-    explicit Impl(sqlite::Connection c)
-        : db(std::move(c)),
+// Records reach the database in the order each process commits them, and
+// the dispatcher (E records), the job controller (D, Q, E of the next hop)
+// and the tools commit each on their own schedule (log_databases.hpp). So the
+// D of a fast delivery may be applied before the E that queued the copy, and
+// the E of a next hop before the E of the hop before. An E that arrives
+// after news of its copy (the row already in its destination channel with a
+// later status, or already gone on from it, no earlier than the E) is late:
+// it fills in what the row does not know yet (the queue date, the client)
+// and changes neither status nor channel.
+struct TrackingDb::Statements {
+    sqlite::Connection& db;
+    sqlite::Statement has_row, find_enqueued, find_other, insert, continue_row, late_enqueue, update_row;
+
+    explicit Statements(sqlite::Connection& c)
+        : db(c),
+          // Most E records are a message's first news (the SMTP server's):
+          // a look at the key index alone, then the insert; the lookups
+          // below only when the message and recipient have a row.
+          has_row(db.prepare("SELECT 1 FROM tracking WHERE message_key = ?1 AND orig_to = ?2 LIMIT 1")),
           // An E continues the row of the copy it came from (its source channel
           // is the row's current channel, and the row is not finished), or
-          // repeats a row already in the destination channel for this recipient.
+          // repeats a row already in the destination channel for this
+          // recipient, or is late (see above; preferred, and then `late`).
           find_enqueued(db.prepare(
-              "SELECT id FROM tracking WHERE message_key = ?1 AND orig_to = ?2 AND "
-              "((channel = ?3 AND status IN ('queued', 'deferred', 'delayed')) OR (channel = ?4 AND final_to = ?5)) "
-              "ORDER BY (channel = ?3 AND final_to = ?5) DESC, (channel = ?3) DESC, id LIMIT 1")),
+              "SELECT id, processed >= ?6 AND ((channel = ?4 AND final_to = ?5 AND status <> 'queued') OR "
+              "(channel <> ?4 AND instr(hops, ' ' || ?4 || ' ') > 0)) AS late "
+              "FROM tracking WHERE message_key = ?1 AND orig_to = ?2 AND "
+              "((channel = ?3 AND status IN ('queued', 'deferred', 'delayed')) OR (channel = ?4 AND final_to = ?5) "
+              "OR (processed >= ?6 AND channel <> ?4 AND instr(hops, ' ' || ?4 || ' ') > 0)) "
+              "ORDER BY late DESC, (channel = ?3 AND final_to = ?5) DESC, (channel = ?3) DESC, id LIMIT 1")),
           // Any other record: the row whose copy sits in the record's channel,
           // or (to be ignored) one that has already moved on from it.
           find_other(db.prepare(
@@ -329,13 +348,21 @@ struct TrackingDb::Impl {
           insert(db.prepare(
               "INSERT INTO tracking (message_key, orig_to, final_to, channel, hops, queued, processed, queue_id, "
               "size, client_ip, client_helo, message_id, env_from, status, status_code, spam_status, spam_score, "
-              "delivery_ip) VALUES (?1, ?2, ?3, ?4, ' ' || ?4 || ' ', ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-              "?14, ?15, ?16)")),
+              "delivery_ip) VALUES (?1, ?2, ?3, ?4, ?17, ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)")),
           continue_row(db.prepare(
               "UPDATE tracking SET final_to = ?2, channel = ?3, "
               "hops = CASE WHEN instr(hops, ' ' || ?3 || ' ') > 0 THEN hops ELSE hops || ?3 || ' ' END, "
               "processed = ?4, status = 'queued', status_code = 0, queue_id = coalesce(queue_id, ?5), "
               "size = coalesce(size, ?6), client_ip = coalesce(client_ip, ?7), "
+              "client_helo = coalesce(client_helo, ?8), message_id = coalesce(message_id, ?9), "
+              "env_from = coalesce(env_from, ?10) WHERE id = ?1")),
+          // The first queue file and size are the late E's, as they would
+          // have been had it come in time.
+          late_enqueue(db.prepare(
+              "UPDATE tracking SET queued = min(queued, ?4), "
+              "hops = CASE WHEN instr(hops, ' ' || ?3 || ' ') > 0 THEN hops ELSE ' ' || ?3 || hops END, "
+              "queue_id = coalesce(?5, queue_id), "
+              "size = CASE WHEN ?6 > 0 THEN ?6 ELSE size END, client_ip = coalesce(client_ip, ?7), "
               "client_helo = coalesce(client_helo, ?8), message_id = coalesce(message_id, ?9), "
               "env_from = coalesce(env_from, ?10) WHERE id = ?1")),
           update_row(db.prepare(
@@ -345,26 +372,6 @@ struct TrackingDb::Impl {
               "size = coalesce(size, ?10), message_id = coalesce(message_id, ?11), "
               "env_from = coalesce(env_from, ?12) WHERE id = ?1")) {}
 
-    // Opens (creating) the database in WAL mode, with its schema.
-    static std::unique_ptr<Impl> open(const fs::path& path) {
-        sqlite::Connection::Options o;
-        o.create = true;
-        o.create_mode = 0640;
-        auto db = sqlite::Connection::open(path, o);
-        db.exec("PRAGMA journal_mode = WAL");
-        // WAL with NORMAL: a commit is not synced; a power cut may lose the last
-        // batches, a crash of the process loses nothing committed. Tracking is
-        // not mail: this is the bargain that keeps it cheap.
-        db.exec("PRAGMA synchronous = NORMAL");
-        {
-            sqlite::Transaction t(db);
-            db.exec(kSchema);
-            db.exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
-            t.commit();
-        }
-        return std::make_unique<Impl>(std::move(db));
-    }
-
     void apply(const TrackingUpdate& u) {
         if (u.enqueue)
             apply_enqueue(u);
@@ -373,16 +380,35 @@ struct TrackingDb::Impl {
     }
 
     void apply_enqueue(const TrackingUpdate& u) {
+        // The copy's first record here; where it came from is a hop too, so
+        // that its own E, should it come later, is known as late.
+        std::string hops = " " + u.source_channel + " ";
+        if (u.dest_channel != u.source_channel) hops += u.dest_channel + " ";
+        bool known = false;
+        {
+            sqlite::Statement::Use s(has_row);
+            s->bind(1, u.message_key).bind(2, u.orig_to);
+            known = s->step();
+        }
+        if (!known) return insert_row(u, u.dest_channel, hops);
         std::optional<std::int64_t> id;
+        bool late = false;
         {
             sqlite::Statement::Use s(find_enqueued);
             s->bind(1, u.message_key).bind(2, u.orig_to).bind(3, u.source_channel).bind(4, u.dest_channel);
-            s->bind(5, u.final_to);
-            if (s->step()) id = s->integer(0);
+            s->bind(5, u.final_to).bind(6, u.when);
+            if (s->step()) {
+                id = s->integer(0);
+                late = s->integer(1) != 0;
+            }
         }
-        if (!id) return insert_row(u, u.dest_channel);
-        sqlite::Statement::Use s(continue_row);
-        s->bind(1, *id).bind(2, u.final_to).bind(3, u.dest_channel).bind(4, u.when);
+        if (!id) return insert_row(u, u.dest_channel, hops);
+        sqlite::Statement::Use s(late ? late_enqueue : continue_row);
+        s->bind(1, *id);
+        if (late)
+            s->bind(3, u.source_channel).bind(4, u.when);
+        else
+            s->bind(2, u.final_to).bind(3, u.dest_channel).bind(4, u.when);
         bind_or_null(*s, 5, u.queue_id);
         s->bind(6, u.size);
         bind_or_null(*s, 7, u.client_ip);
@@ -403,7 +429,7 @@ struct TrackingDb::Impl {
                 current = s->integer(1) != 0;
             }
         }
-        if (!id) return insert_row(u, u.source_channel);
+        if (!id) return insert_row(u, u.source_channel, " " + u.source_channel + " ");
         if (!current) return;  // news from a channel the copy has already left
         sqlite::Statement::Use s(update_row);
         s->bind(1, *id).bind(2, u.final_to).bind(3, u.when).bind(4, u.status).bind(5, std::int64_t{u.status_code});
@@ -417,7 +443,7 @@ struct TrackingDb::Impl {
         s->run();
     }
 
-    void insert_row(const TrackingUpdate& u, const std::string& channel) {
+    void insert_row(const TrackingUpdate& u, const std::string& channel, const std::string& hops) {
         sqlite::Statement::Use s(insert);
         s->bind(1, u.message_key).bind(2, u.orig_to).bind(3, u.final_to).bind(4, channel).bind(5, u.when);
         bind_or_null(*s, 6, u.queue_id);
@@ -430,38 +456,21 @@ struct TrackingDb::Impl {
         bind_or_null(*s, 14, u.spam_status);
         bind_or_null(*s, 15, u.spam_score ? score_text(*u.spam_score) : std::string());
         bind_or_null(*s, 16, u.delivery_ip);
+        s->bind(17, hops);
         s->run();
     }
 };
 
 TrackingDb::TrackingDb(fs::path path, std::function<void(const std::string&)> diagnostic)
-    : path_(std::move(path)), diagnostic_(std::move(diagnostic)) {}
+    : db_(std::make_unique<DerivedDb<Statements>>(std::move(path), kSchema, kSchemaVersion, std::move(diagnostic))) {}
 
 TrackingDb::~TrackingDb() = default;
 
 void TrackingDb::commit() {
     if (pending_.empty()) return;
-    const auto now = std::chrono::steady_clock::now();
-    try {
-        if (!impl_) {
-            if (now < retry_after_) {
-                pending_.clear();
-                return;
-            }
-            impl_ = Impl::open(path_);
-        }
-        sqlite::Transaction t(impl_->db);
-        for (const auto& u : pending_) impl_->apply(u);
-        t.commit();
-    } catch (const std::exception& e) {
-        // Drop this batch and the connection; try again in a while.
-        impl_.reset();
-        retry_after_ = now + std::chrono::seconds(10);
-        if (diagnostic_ && now >= last_diagnostic_) {
-            diagnostic_("tracking: " + std::to_string(pending_.size()) + " updates lost: " + e.what());
-            last_diagnostic_ = now + std::chrono::minutes(1);
-        }
-    }
+    db_->write([this](Statements& s) {
+        for (const auto& u : pending_) s.apply(u);
+    }, [this] { return "tracking: " + std::to_string(pending_.size()) + " updates lost"; });
     pending_.clear();
 }
 

@@ -2,13 +2,14 @@
 // that tells its whole story, kept current from the same records that go to
 // mail.log (the MX Front layout, seeds/000_...; `imta track` prints it).
 //
-// Fed by MailLogFile (and so by AsyncMailLog's writer thread): every message
-// record written is turned into a TrackingUpdate (a pure function), and the
-// updates of one batch are applied in one transaction. Nothing of this is on
-// an SMTP session's path; when the process dies, the updates of the batch in
-// hand are lost (at most about the last flush interval), never mail. When the
+// Fed by MailLogFile through the databases' thread (log_databases.hpp):
+// every message record written is turned there into a TrackingUpdate (a pure
+// function), and the updates gathered over about 200 ms are applied in one
+// transaction. Nothing of this is on an SMTP session's path nor on the
+// mail.log writer's; when the process dies, the updates not yet committed
+// are lost (well under a second of them), never mail nor log lines. When the
 // database cannot be written (busy for seconds, disk full), the batch's
-// updates are dropped with a diagnostic and the log itself is unaffected.
+// updates are dropped with a diagnostic (derived_db.hpp).
 //
 // What a row is. Its identity is the message (its Message-ID; without one,
 // the queue id; for a J record without either, the SMTP transaction) and the
@@ -19,6 +20,11 @@
 // has already left is not news and changes nothing. Two copies that share an
 // original recipient but not a final one (an alias or list expanded) are two
 // rows. So is a message resent with a Message-ID already finished.
+//
+// Records of different processes may be applied out of order (a D before
+// the E that queued its copy, the E of a next hop before the one before):
+// an E that comes after later news of its copy only fills in what the row
+// lacks (tracking.cpp), so the row ends as it would have in order.
 //
 // Status texts, from the record code:
 //   E queued   D sent   Q Z deferred   W delayed (a warning was sent)
@@ -110,8 +116,12 @@ std::string mx_front_line(const TrackingRow& row);
 /// The same row as one JSON object (unknown fields null).
 std::string tracking_json(const TrackingRow& row);
 
-/// Writes updates to the database, creating it (WAL mode) on first use.
-/// One thread at a time (MailLogFile's mutex).
+template <class Statements>
+class DerivedDb;
+
+/// Writes updates to the database, creating it (WAL mode) on first use; how
+/// failures are handled: derived_db.hpp. One thread at a time (the
+/// databases' thread, log_databases.hpp).
 class TrackingDb {
 public:
     /// `diagnostic` hears about failures (at most one line a minute).
@@ -126,13 +136,9 @@ public:
     void commit();
 
 private:
-    struct Impl;
-    std::filesystem::path path_;
-    std::function<void(const std::string&)> diagnostic_;
+    struct Statements;
     std::vector<TrackingUpdate> pending_;
-    std::unique_ptr<Impl> impl_;
-    std::chrono::steady_clock::time_point retry_after_{};
-    std::chrono::steady_clock::time_point last_diagnostic_{};
+    std::unique_ptr<DerivedDb<Statements>> db_;
 };
 
 /// `imta track`'s selection; unset members select everything.

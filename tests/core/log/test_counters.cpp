@@ -111,6 +111,35 @@ TEST_CASE("a delivery of a file enqueued before counting began does not go below
     CHECK(l.queued_recipients == 0);
 }
 
+TEST_CASE("a D applied before its E (two processes' commits) leaves nothing queued", "[counters]") {
+    TempDir dir;
+    const auto db = dir.path() / "counters.sqlite";
+    {
+        CountersDb c(db, 1024, nullptr);
+        // The job controller's D for a, committed first; then the dispatcher's
+        // E records for a and b (one file).
+        c.add(rec(RecordCode::Dequeue, "l", "", "a@x.test", "/q/l/ZZ01E1.00"));
+        c.commit(utc());
+        c.add(rec(RecordCode::Enqueue, "tcp_local", "l", "a@x.test", "/q/l/ZZ01E1.00"));
+        c.add(rec(RecordCode::Enqueue, "tcp_local", "l", "b@x.test", "/q/l/ZZ01E1.00"));
+        c.commit(utc(1));
+    }
+    auto l = channel_of(db, "l");
+    CHECK(l.messages_in == 1);
+    CHECK(l.recipients_in == 2);
+    CHECK(l.messages_out == 1);
+    CHECK(l.queued_messages == 1);
+    CHECK(l.queued_recipients == 1);  // b only
+    {
+        CountersDb c(db, 1024, nullptr);
+        c.add(rec(RecordCode::Dequeue, "l", "", "b@x.test", "/q/l/ZZ01E1.00"));
+        c.commit(utc(2));
+    }
+    l = channel_of(db, "l");
+    CHECK(l.queued_recipients == 0);
+    CHECK(l.messages_in == 1);
+}
+
 TEST_CASE("the log writer keeps counters with LOG_COUNTERS and BLOCK_SIZE", "[counters]") {
     TempDir dir;
     MailLogFileOptions o;

@@ -340,22 +340,91 @@ TEST_CASE("rows whose last event is older than the retention are pruned", "[trac
     CHECK(prune_tracking(t.dir.path() / "missing.sqlite", 30) == 0);
 }
 
-TEST_CASE("the log writer feeds tracking in one transaction per batch, in WAL mode", "[tracking]") {
+TEST_CASE("records applied out of order, as two processes may commit them, tell the same story", "[tracking]") {
+    SECTION("the D of a fast delivery before the E that queued the copy") {
+        Tracker t;
+        const auto e = received("l", "dan@example.test", "/q/l/ZZ01OO1.00", "<o1@example.org>");
+        const auto d = message_record(RecordCode::Dequeue, "l", "", "dan@example.test", "/q/l/ZZ01OO1.00",
+                                      "<o1@example.org>");
+        t.log(d, 1);
+        t.log(e, 0);
+        const std::vector<std::string> expected{
+            t0 + " " + at(1) + " 01OO1 2048 192.0.2.7 mx.example.org o1@example.org alice@example.org "
+            "dan@example.test - sent 0 \"-\" 0 127.0.0.1"};
+        CHECK(t.lines() == expected);
+        // In order, the same line.
+        Tracker in_order;
+        in_order.log(e, 0);
+        in_order.log(d, 1);
+        CHECK(in_order.lines() == expected);
+    }
+    SECTION("the same within one second, and for a relayed copy (source and destination the same)") {
+        Tracker t;
+        auto e = received("tcp_local", "ray@example.net", "/q/tcp_local/ZZ01OO2.00", "<o2@example.org>");
+        auto q = message_record(RecordCode::Requeue, "tcp_local", "", "ray@example.net", "/q/tcp_local/ZZ01OO2.00",
+                                "<o2@example.org>");
+        q.diagnostics = {"smtp;451 4.3.0 later"};
+        t.log(q, 0);
+        t.log(e, 0);
+        auto rows = t.rows();
+        REQUIRE(rows.size() == 1);
+        CHECK(rows[0].status == "deferred");
+        CHECK(rows[0].status_code == 451);
+        CHECK(rows[0].client_ip == "192.0.2.7");
+    }
+    SECTION("the E of the next hop before the E of the hop before") {
+        Tracker t;
+        const auto first = received("conversion", "fred@example.test", "/q/conversion/ZZ01OO3.00", "<o3@example.org>");
+        auto onward = message_record(RecordCode::Enqueue, "conversion", "l", "fred@example.test", "/q/l/ZZ01OO4.00",
+                                     "<o3@example.org>");
+        onward.active_to = "fred";
+        auto done = message_record(RecordCode::Dequeue, "l", "", "fred@example.test", "/q/l/ZZ01OO4.00",
+                                   "<o3@example.org>");
+        done.active_to = "fred";
+        t.log(onward, 2);
+        t.log(done, 3);
+        t.log(first, 0);
+        CHECK(t.lines() == std::vector<std::string>{
+            t0 + " " + at(3) + " 01OO3 2048 192.0.2.7 mx.example.org o3@example.org alice@example.org fred "
+            "fred@example.test sent 0 \"-\" 0 127.0.0.1"});
+    }
+    SECTION("a second copy for another final recipient is still a row of its own") {
+        Tracker t;
+        auto a = received("l", "a@example.test", "/q/l/ZZ01OO5.00", "<o5@example.org>");
+        a.orig_to = "list@example.test";
+        auto b = a;
+        b.active_to = "b@example.test";
+        auto da = message_record(RecordCode::Dequeue, "l", "", "a@example.test", "/q/l/ZZ01OO5.00", "<o5@example.org>");
+        da.orig_to = "list@example.test";
+        t.log(da, 0);
+        t.log(a, 0);
+        t.log(b, 0);
+        auto rows = t.rows();
+        REQUIRE(rows.size() == 2);
+        CHECK(rows[0].status == "sent");
+        CHECK(rows[1].final_to == "b@example.test");
+        CHECK(rows[1].status == "queued");
+    }
+}
+
+TEST_CASE("the log writer hands tracking to the databases' thread, which commits each batch later, in WAL mode",
+          "[tracking]") {
     TempDir dir;
     MailLogFileOptions o;
     o.log_dir = dir.path() / "log";
     o.format.tracking = true;
     o.clock = [] { return utc(); };
+    const auto db = dir.path() / "db" / "tracking.sqlite";
+    MailLogFile log(o);
     {
-        MailLogFile log(o);
         MailLogFile::Batch batch(log);
         log.write(received("l", "x@example.test", "/q/l/ZZ01W1.00", "<w1@example.org>"));
-        // Not yet committed: the batch is still open.
-        CHECK_FALSE(fs::exists(dir.path() / "db" / "tracking.sqlite"));
+        // Nothing handed over while the batch is open.
+        CHECK_FALSE(fs::exists(db));
         log.write(message_record(RecordCode::Dequeue, "l", "", "x@example.test", "/q/l/ZZ01W1.00",
                                  "<w1@example.org>"));
     }
-    const auto db = dir.path() / "db" / "tracking.sqlite";
+    log.flush_databases();
     REQUIRE(fs::exists(db));
     auto rows = query_tracking(db, {});
     REQUIRE(rows.size() == 1);
@@ -367,6 +436,12 @@ TEST_CASE("the log writer feeds tracking in one transaction per batch, in WAL mo
     s.reset();
     // And mail.log_current got both lines, as ever.
     CHECK(lines_of(dir.path() / "log" / "mail.log_current").size() == 2);
+    // Without a batch, each write() is handed over; the destructor commits it.
+    {
+        MailLogFile other(o);
+        other.write(received("l", "y@example.test", "/q/l/ZZ01W2.00", "<w2@example.org>"));
+    }
+    CHECK(query_tracking(db, {}).size() == 2);
 }
 
 TEST_CASE("an unwritable tracking database loses tracking, never log lines", "[tracking]") {
@@ -380,6 +455,7 @@ TEST_CASE("an unwritable tracking database loses tracking, never log lines", "[t
     MailLogFile log(o);
     CHECK_FALSE(log.write(received("l", "x@example.test", "/q/l/ZZ01U1.00", "<u1@example.org>")));
     CHECK(lines_of(dir.path() / "log" / "mail.log_current").size() == 1);
+    log.flush_databases();
     REQUIRE(problems.size() == 1);
     CHECK(problems[0].find("tracking: 1 updates lost") != std::string::npos);
 }

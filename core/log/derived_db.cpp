@@ -1,0 +1,41 @@
+// Writing the databases kept from mail.log records; see derived_db.hpp.
+#include "core/log/derived_db.hpp"
+
+namespace imta::core::log {
+
+DerivedDbBase::DerivedDbBase(std::filesystem::path path, const char* schema, int version,
+                             std::function<void(const std::string&)> diagnostic)
+    : path_(std::move(path)), schema_(schema), version_(version), diagnostic_(std::move(diagnostic)) {}
+
+bool DerivedDbBase::ready(std::chrono::steady_clock::time_point now) {
+    if (connection_) return true;
+    if (now < retry_after_) return false;
+    sqlite::Connection::Options o;
+    o.create = true;
+    o.create_mode = 0640;
+    auto db = sqlite::Connection::open(path_, o);
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec("PRAGMA synchronous = NORMAL");  // see the header
+    // Lookups land on random pages of the key indexes once the file is
+    // large; a few MB of cache keeps most of them out of the page cache calls.
+    db.exec("PRAGMA cache_size = -8192");
+    {
+        sqlite::Transaction t(db);
+        db.exec(schema_);
+        if (version_ > 0) db.exec("PRAGMA user_version = " + std::to_string(version_));
+        t.commit();
+    }
+    connection_.emplace(std::move(db));
+    return true;
+}
+
+void DerivedDbBase::failed(std::chrono::steady_clock::time_point now, const std::string& lost, const std::exception& e) {
+    connection_.reset();
+    retry_after_ = now + std::chrono::seconds(10);
+    if (diagnostic_ && now >= next_diagnostic_) {
+        diagnostic_(lost + ": " + e.what());
+        next_diagnostic_ = now + std::chrono::minutes(1);
+    }
+}
+
+}  // namespace imta::core::log
