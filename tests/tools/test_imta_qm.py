@@ -11,12 +11,14 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
+import sys
 import time
 import unittest
 
-IMTA = os.environ.get("IMTA_BIN", "build/tools/imta")
-ENQUEUE = os.environ.get("ENQUEUE_TOOL", "build/tests/enqueue_tool")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+
+from enqueue import enqueue  # noqa: E402
+from instance import IMTA, Instance  # noqa: E402
 
 DATE = "Sat, 21 Nov 2026 10:31:05 +0000"
 
@@ -32,19 +34,15 @@ def message_size(sender, to, subject, body="Hello.", message_id=""):
 
 class QmTest(unittest.TestCase):
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="imta-qm-test-")
-        self.root = os.path.join(self.tmp, "x")
-        r = subprocess.run([IMTA, "init", self.root, "--domain", "example.test",
-                            "--hostname", "mail.example.test"], capture_output=True, text=True)
-        self.assertEqual(r.returncode, 0, r.stderr)
+        self.inst = Instance(prefix="imta-qm-test-")
+        self.tmp, self.root = self.inst.tmp, self.inst.root
         self.queue = os.path.join(self.root, "queue")
-        self.log = os.path.join(self.root, "log", "mail.log_current")
         self.locks = []
 
     def tearDown(self):
         for f in self.locks:
             f.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.inst.destroy()
 
     # ---- helpers -------------------------------------------------------------
 
@@ -56,33 +54,18 @@ class QmTest(unittest.TestCase):
 
     def enqueue(self, channel="tcp_local", sender="alice@example.org", to=("bob@example.net",),
                 subject="Quarterly report", count=1, defer=(), subdirs=0, body=None, message_id=None):
-        cmd = [ENQUEUE, "--queue", self.queue, "--channel", channel, "--from", sender,
-               "--subject", subject, "--count", str(count), "--subdirs", str(subdirs)]
-        for t in to:
-            cmd += ["--to", t]
-        for d in defer:
-            cmd += ["--defer", d]
-        if body is not None:
-            cmd += ["--body", body]
+        options = ["--subject", subject, "--count", str(count), "--subdirs", str(subdirs)]
         if message_id:
-            cmd += ["--message-id", message_id]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        names = r.stdout.split()
+            options += ["--message-id", message_id]
+        names = enqueue(self.queue, channel, sender, to, defer=defer, body=body, options=options)
         self.assertEqual(len(names), count)
         return names  # "channel/file"
 
     def cnbuild(self):
-        r = subprocess.run([IMTA, "--root", self.root, "cnbuild"], capture_output=True, text=True)
-        self.assertEqual(r.returncode, 0, r.stderr)
+        self.inst.imta("cnbuild")
 
     def edit(self, name, old, new):
-        path = os.path.join(self.root, "config", name)
-        with open(path) as f:
-            text = f.read()
-        self.assertIn(old, text)
-        with open(path, "w") as f:
-            f.write(text.replace(old, new, 1))
+        self.inst.replace(name, old, new, 1)
 
     def files(self, channel=None):
         """Queue file names on disk (`channel/file`), subfolders included."""
@@ -111,10 +94,7 @@ class QmTest(unittest.TestCase):
         return f
 
     def log_lines(self):
-        if not os.path.exists(self.log):
-            return []
-        with open(self.log) as f:
-            return f.read().splitlines()
+        return self.inst.log_lines()
 
     def json_lines(self, r):
         self.assertEqual(r.returncode, 0, r.stderr)

@@ -19,6 +19,7 @@
 #include "queue/job_control.hpp"
 #include "tools/queue_listing.hpp"
 #include "tools/sendmail/front_end.hpp"
+#include "tools/sendmail/front_end_args.hpp"
 #include "tools/sendmail/mailq_format.hpp"
 #include "tools/sendmail/sysexits.hpp"
 
@@ -26,44 +27,12 @@ namespace imta::tools::sendmail {
 
 namespace {
 
-struct MailqOptions {
-  bool json = false;
-  bool verbose = false;
-  std::optional<std::string> root;
-};
-
 void mailq_usage(std::ostream& out) {
   out << "usage: mailq [--json] [-v] [--root DIR]\n"
          "  --json, -j   one JSON object per queued copy and line (as imta qm directory --json)\n"
          "  -v           also the channel, attempts and next retry of each copy\n"
          "  --root DIR   the instance (default: $IMTA_ROOT, else /var/lib/imta)\n"
          "See mailq(1).\n";
-}
-
-/// Parses mailq's words; nullopt (after saying why) on a usage error. `-bp`
-/// is accepted, for `sendmail -bp` handing its words over.
-std::optional<MailqOptions> parse_mailq_args(const std::vector<std::string>& args, bool& help) {
-  MailqOptions o;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--json" || a == "-j") {
-      o.json = true;
-    } else if (a == "-v" || a == "--verbose") {
-      o.verbose = true;
-    } else if (a == "-bp") {
-    } else if (a == "-h" || a == "--help") {
-      help = true;
-    } else if (a == "--root" && i + 1 < args.size()) {
-      o.root = args[++i];
-    } else if (a.starts_with("--root=")) {
-      o.root = a.substr(7);
-    } else {
-      std::cerr << "mailq: unknown option or argument \"" << a << "\"\n";
-      mailq_usage(std::cerr);
-      return std::nullopt;
-    }
-  }
-  return o;
 }
 
 /// `channel/file` of each file a delivery job is working on now, from the
@@ -100,33 +69,37 @@ std::string detail_of(const qm::QueueManager& qm, const qm::Message& m, bool del
 }  // namespace
 
 int run_mailq(const std::vector<std::string>& args) {
-  bool help = false;
-  auto options = parse_mailq_args(args, help);
+  // `-bp` is accepted, for `sendmail -bp` handing its words over.
+  bool json = false;
+  auto options = parse_front_end_args("mailq", args, [&](const std::string& a) {
+    if (a == "--json" || a == "-j") {
+      json = true;
+      return true;
+    }
+    return a == "-bp";
+  }, mailq_usage);
   if (!options) return usage;
-  if (help) {
+  if (options->help) {
     mailq_usage(std::cout);
     return ok;
   }
 
-  auto instance = core::Instance::locate(options->root);
-  if (auto problem = instance.problem(); !problem.empty()) {
-    std::cerr << "mailq: " << problem << "\n";
-    return os_file;
-  }
-  if (::access(instance.queue_dir().c_str(), R_OK | X_OK) != 0) {
-    std::cerr << "mailq: cannot read the queue " << instance.queue_dir().string() << ": " << std::strerror(errno)
+  auto instance = locate_front_end_instance("mailq", options->root);
+  if (!instance) return os_file;
+  if (::access(instance->queue_dir().c_str(), R_OK | X_OK) != 0) {
+    std::cerr << "mailq: cannot read the queue " << instance->queue_dir().string() << ": " << std::strerror(errno)
               << " (run mailq as the instance's owner or root)\n";
     return errno == EACCES || errno == EPERM ? no_perm : os_file;
   }
   std::unique_ptr<qm::QueueManager> qm;
   try {
-    qm = qm::open_listing(instance);
+    qm = qm::open_listing(*instance);
   } catch (const config::ImageError& e) {
     std::cerr << "mailq: " << e.what() << "\n";
     return config;
   }
 
-  if (options->json) {
+  if (json) {
     const bool all_read = qm::scan_messages(*qm, "", "mailq", {}, [&](qm::Message&& m) {
       std::cout << qm::directory_json(*qm, m) << '\n' << std::flush;
     });

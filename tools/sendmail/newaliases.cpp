@@ -16,17 +16,12 @@
 #include "config/snapshot.hpp"
 #include "core/instance.hpp"
 #include "tools/sendmail/front_end.hpp"
+#include "tools/sendmail/front_end_args.hpp"
 #include "tools/sendmail/sysexits.hpp"
 
 namespace imta::tools::sendmail {
 
 namespace {
-
-struct NewaliasesOptions {
-  bool verbose = false;
-  bool reload = true;
-  std::optional<std::string> root;
-};
 
 void newaliases_usage(std::ostream& out) {
   out << "usage: newaliases [-v] [--no-reload] [--root DIR]\n"
@@ -34,31 +29,6 @@ void newaliases_usage(std::ostream& out) {
          "  --no-reload   do not tell a running imtad to reload\n"
          "  --root DIR    the instance (default: $IMTA_ROOT, else /var/lib/imta)\n"
          "See newaliases(1).\n";
-}
-
-/// `-bi` and `-I` are accepted, for `sendmail -bi` handing its words over.
-std::optional<NewaliasesOptions> parse_newaliases_args(const std::vector<std::string>& args, bool& help) {
-  NewaliasesOptions o;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "-v" || a == "--verbose") {
-      o.verbose = true;
-    } else if (a == "--no-reload") {
-      o.reload = false;
-    } else if (a == "-bi" || a == "-I") {
-    } else if (a == "-h" || a == "--help") {
-      help = true;
-    } else if (a == "--root" && i + 1 < args.size()) {
-      o.root = args[++i];
-    } else if (a.starts_with("--root=")) {
-      o.root = a.substr(7);
-    } else {
-      std::cerr << "newaliases: unknown option or argument \"" << a << "\"\n";
-      newaliases_usage(std::cerr);
-      return std::nullopt;
-    }
-  }
-  return o;
 }
 
 /// imtad's pid from run/imtad.pid if that process is alive, else 0.
@@ -72,19 +42,24 @@ pid_t running_imtad(const core::Instance& instance) {
 }  // namespace
 
 int run_newaliases(const std::vector<std::string>& args) {
-  bool help = false;
-  auto options = parse_newaliases_args(args, help);
+  // `-bi` and `-I` are accepted, for `sendmail -bi` handing its words over.
+  bool reload = true;
+  auto options = parse_front_end_args("newaliases", args, [&](const std::string& a) {
+    if (a == "--no-reload") {
+      reload = false;
+      return true;
+    }
+    return a == "-bi" || a == "-I";
+  }, newaliases_usage);
   if (!options) return usage;
-  if (help) {
+  if (options->help) {
     newaliases_usage(std::cout);
     return ok;
   }
 
-  auto instance = core::Instance::locate(options->root);
-  if (auto problem = instance.problem(); !problem.empty()) {
-    std::cerr << "newaliases: " << problem << "\n";
-    return os_file;
-  }
+  auto located = locate_front_end_instance("newaliases", options->root);
+  if (!located) return os_file;
+  const core::Instance& instance = *located;
   const auto aliases_path = instance.config_dir() / "aliases";
   config::Diagnostics diags;
   auto snapshot = config::load_configuration(instance.config_dir(), diags);
@@ -109,7 +84,7 @@ int run_newaliases(const std::vector<std::string>& args) {
 
   const pid_t pid = running_imtad(instance);
   if (!pid) return ok;  // the next start loads the new image
-  if (!options->reload) {
+  if (!reload) {
     std::cout << "imtad (pid " << pid << ") still uses the aliases it loaded; run imta reload to apply them\n";
     return ok;
   }

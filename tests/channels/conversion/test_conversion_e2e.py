@@ -17,9 +17,7 @@ answers, so the machine's resolver is never asked.
 
 Run by meson with IMTAD_BIN and IMTA_BIN pointing at the built programs.
 """
-import datetime
 import os
-import re
 import shutil
 import smtplib
 import sys
@@ -28,60 +26,12 @@ import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "support"))
 sys.path.insert(0, os.path.join(HERE, "..", "tcp"))
 
-from test_smtp_server import Instance, free_port  # noqa: E402
-
-DEADLINE = 30  # seconds any single wait may take
-
-
-class Entry:
-    """One mail.log_current entry: source, destination, record letter,
-    original recipient, queue file name."""
-
-    def __init__(self, line):
-        self.line = line
-        f = line.split()
-        self.when = datetime.datetime.strptime(f[0] + " " + f[1], "%d-%b-%Y %H:%M:%S.%f")
-        self.source = f[2]
-        if re.fullmatch(r"[A-Z]+", f[3]):
-            self.dest, rest = "", f[3:]
-        else:
-            self.dest, rest = f[3], f[4:]
-        self.letter = rest[0][0]
-        rcpt = next(i for i, x in enumerate(rest) if x.startswith("rfc822;"))
-        self.orig = rest[rcpt][len("rfc822;"):]
-        files = [x for x in rest if "/queue/" in x]
-        self.file = os.path.basename(files[0]) if files else ""
-        self.text = " ".join(rest)
-
-    def key(self):
-        return (self.source, self.dest, self.letter)
-
-
-def entries(instance):
-    out = []
-    for line in instance.log_lines():
-        try:
-            out.append(Entry(line))
-        except (IndexError, StopIteration):
-            pass  # connection entries have no rfc822; field
-    return out
-
-
-def keys(seq):
-    return [e.key() for e in seq]
-
-
-def wait_for(what, predicate, timeout=DEADLINE):
-    until = time.time() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.time() > until:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.1)
+from instance import free_port, wait_for  # noqa: E402
+from mail_log import entries, keys  # noqa: E402
+from test_smtp_server import Instance  # noqa: E402
 
 
 OUTSIDE = "127.0.0.1"  # tcp_local: INTERNAL_IP is narrowed to 127.0.0.2 below
@@ -136,15 +86,6 @@ class ConversionEndToEnd(unittest.TestCase):
     def entries_of(self, msgid):
         return [e for e in entries(self.inst) if msgid in e.line]
 
-    def maildir(self, user):
-        new = self.inst.path("mailboxes", "example.test", user, "Maildir", "new")
-        out = []
-        if os.path.isdir(new):
-            for name in sorted(os.listdir(new)):
-                with open(os.path.join(new, name), "rb") as f:
-                    out.append(f.read())
-        return out
-
     def test_seed_21_8_a_filter_adds_a_header(self):
         msgid = self.send("bert@example.test", "convert")
         wait_for("l D", lambda: [e for e in self.entries_of(msgid) if e.key() == ("l", "", "D")])
@@ -169,7 +110,7 @@ class ConversionEndToEnd(unittest.TestCase):
         self.assertNotEqual(by[("conversion", "", "D")].file, by[("l", "", "D")].file)
         for e in seq:
             self.assertEqual(e.orig, "bert@example.test", e.line)
-        mail = [m for m in self.maildir("bert") if msgid.encode() in m]
+        mail = [m for m in self.inst.maildir("bert") if msgid.encode() in m]
         self.assertEqual(len(mail), 1)
         text = mail[0].replace(b"\r\n", b"\n")  # the Maildir's line ends are the l channel's business
         self.assertIn(b"\nX-Converted: by-filter (tcp_local -> l)\nReceived: ", text)
@@ -184,9 +125,9 @@ class ConversionEndToEnd(unittest.TestCase):
         self.assertEqual(len(enqueued), 1)
         self.assertLessEqual(enqueued[0].when, r[0].when)
         self.assertFalse([e for e in self.entries_of(msgid) if e.key() == ("conversion", "l", "E")])
-        dsn = wait_for("the DSN in amy's Maildir", lambda: [m for m in self.maildir("amy") if msgid.encode() in m])
+        dsn = wait_for("the DSN in amy's Maildir", lambda: [m for m in self.inst.maildir("amy") if msgid.encode() in m])
         self.assertIn(b"Status: 5.6.0", dsn[0])
-        self.assertFalse([m for m in self.maildir("reject") if msgid.encode() in m])
+        self.assertFalse([m for m in self.inst.maildir("reject") if msgid.encode() in m])
 
 
 if __name__ == "__main__":

@@ -23,13 +23,17 @@ import smtplib
 import socket
 import ssl
 import subprocess
-import tempfile
+import sys
 import threading
 import time
 import unittest
 
-IMTAD = os.environ.get("IMTAD_BIN", "build/tools/imtad")
-IMTA = os.environ.get("IMTA_BIN", "build/tools/imta")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
+
+import instance  # noqa: E402
+from instance import IMTA, free_port  # noqa: E402,F401  (IMTA, free_port: for the tests that import them from here)
+from queue_file import parse_queue_file  # noqa: E402
+
 SWAKS = shutil.which("swaks")
 DEADLINE = 20  # seconds any single wait may take before the test fails
 
@@ -37,69 +41,25 @@ EXTERNAL = "127.0.0.1"  # outside clients in the main instance (INTERNAL_IP = 12
 INTERNAL = "127.0.0.2"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Instance(instance.Instance):
+    """A temporary imta instance (tests/support/instance.py) with the test
+    services on free ports; imtad's job controller paused once it is up."""
 
-
-def unescape(value):
-    if value == "-":
-        return ""
-    return re.sub(rb"%([0-9A-F]{2})", lambda m: bytes([int(m.group(1), 16)]), value.encode()).decode("utf-8", "replace")
-
-
-def parse_queue_file(path):
-    """A queue file (queue/message_file.hpp) as (envelope dict, recipients, message bytes)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    assert data.startswith(b"IMTA-QUEUE 1\n"), path
-    header_end = data.index(b"\n\n") + 2
-    envelope, recipients = {}, []
-    for line in data[: header_end - 2].decode().split("\n")[1:]:
-        key, _, value = line.partition(" ")
-        if key == "rcpt":
-            active, original, notify, orcpt = value.split(" ")
-            recipients.append({"active": unescape(active), "original": unescape(original),
-                               "notify": int(notify), "orcpt": unescape(orcpt)})
-        else:
-            envelope[key] = unescape(value) if key != "size" else int(value)
-    size = envelope["size"]
-    message = data[header_end: header_end + size]
-    assert data[header_end + size: header_end + size + 5] == b"\x01END\n", "no end marker in %s" % path
-    return envelope, recipients, message
-
-
-class Instance:
-    """A temporary imta instance and its running imtad."""
+    READY = ("dispatcher.status",)
 
     def __init__(self, edit=None, services=""):
-        self.root = tempfile.mkdtemp(prefix="imta-smtp-e2e-")
-        self.proc = None
+        super().__init__(prefix="imta-smtp-e2e-")
         self.ports = {}
-        self.run(IMTA, "init", self.root, "--domain", "example.test", "--hostname", "mail.example.test")
-        if edit:
-            edit(self)
-        self.write_dispatcher_cnf(services)
-        self.run(IMTA, "--root", self.root, "cnbuild")
+        try:
+            if edit:
+                edit(self)
+            self.write_dispatcher_cnf(services)
+            self.imta("cnbuild")
+        except BaseException:
+            self.destroy()
+            raise
 
     # -- configuration ------------------------------------------------------------
-    def path(self, *parts):
-        return os.path.join(self.root, *parts)
-
-    def read(self, name):
-        with open(self.path("config", name)) as f:
-            return f.read()
-
-    def write(self, name, text):
-        with open(self.path("config", name), "w") as f:
-            f.write(text)
-
-    def replace(self, name, old, new):
-        text = self.read(name)
-        assert old in text, "%r not in %s" % (old, name)
-        self.write(name, text.replace(old, new))
-
     def write_dispatcher_cnf(self, services=""):
         """The test services on free ports; `services` adds more, with
         %(name)d placeholders for ports of their own (named "extra*")."""
@@ -125,29 +85,9 @@ COMMAND_TIMEOUT=2
 DATA_TIMEOUT=2
 """ % self.ports + services % self.ports)
 
-    def run(self, *args, stdin=None):
-        r = subprocess.run(list(args), input=stdin, capture_output=True, text=True, timeout=DEADLINE)
-        if r.returncode != 0:
-            raise AssertionError("%s failed: %s %s" % (args, r.stdout, r.stderr))
-        return r.stdout
-
-    def add_user(self, name, password=None):
-        if password is None:
-            self.run(IMTA, "--root", self.root, "user", "add", name, "--no-password")
-        else:
-            self.run(IMTA, "--root", self.root, "user", "add", name, stdin=password + "\n")
-
     # -- the daemon ---------------------------------------------------------------
     def start(self):
-        status = self.path("run", "dispatcher.status")
-        self.stderr = open(self.path("imtad.stderr"), "w")
-        self.proc = subprocess.Popen([IMTAD, "--foreground", "--root", self.root], stdout=self.stderr,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        until = time.time() + DEADLINE
-        while not os.path.exists(status):
-            if self.proc.poll() is not None or time.time() > until:
-                raise AssertionError("imtad did not come up: " + open(self.path("imtad.stderr")).read())
-            time.sleep(0.05)
+        super().start()
         self.pause_job_controller()
 
     def job_controller_pid(self):
@@ -178,36 +118,7 @@ DATA_TIMEOUT=2
             except ProcessLookupError:
                 pass
 
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        if self.proc:
-            self.proc.wait()
-            self.stderr.close()
-        self.proc = None
-
-    def destroy(self):
-        self.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
-
     # -- what it did --------------------------------------------------------------
-    def queue_files(self, queue_id=None):
-        """{channel: [paths]} of the queue files (of one message id, if given)."""
-        out = {}
-        qdir = self.path("queue")
-        for channel in sorted(os.listdir(qdir)):
-            for dirpath, _, names in os.walk(os.path.join(qdir, channel)):
-                for n in names:
-                    if n.startswith(".") or not n.endswith(".00"):
-                        continue
-                    if queue_id and queue_id not in n:
-                        continue
-                    out.setdefault(channel, []).append(os.path.join(dirpath, n))
-        return out
-
     def count_files(self):
         return sum(len(v) for v in self.queue_files().values())
 
@@ -224,13 +135,6 @@ DATA_TIMEOUT=2
                 if env.get("from") == sender:
                     out.append(p)
         return out
-
-    def log_lines(self):
-        try:
-            with open(self.path("log", "mail.log_current"), encoding="utf-8", errors="replace") as f:
-                return f.read().splitlines()
-        except FileNotFoundError:
-            return []
 
     def wait_log(self, pattern, count=1):
         """The log lines matching `pattern` once there are at least `count` (the

@@ -15,101 +15,35 @@ import re
 import shutil
 import signal
 import smtplib
-import socket
-import subprocess
-import tempfile
+import sys
 import time
 import unittest
 
-IMTAD = os.environ.get("IMTAD_BIN", "build/tools/imtad")
-IMTA = os.environ.get("IMTA_BIN", "build/tools/imta")
-DEADLINE = 20  # seconds any single wait may take before the test fails
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
+
+import instance  # noqa: E402
+from instance import DEADLINE, wait_for  # noqa: E402
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Instance(instance.Instance):
+    """tests/support/instance.py's, with SMTP on a free port and a periodic
+    channel bitbucket_slow."""
 
-
-def wait_for(what, check, deadline=DEADLINE):
-    until = time.time() + deadline
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.time() > until:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.05)
-
-
-class Instance:
     def __init__(self):
-        self.root = tempfile.mkdtemp(prefix="imta-jobs-e2e-")
-        self.proc = None
-        self.imta("init", self.root, "--domain", "example.test", "--hostname", "mail.example.test", root=False)
-        self.port = free_port()
-        self.write("dispatcher.cnf", "WORKER_THREADS=1\nINTERFACE_ADDRESS=127.0.0.1\n[SERVICE=SMTP]\nPORT=%d\n"
-                   "PARAMETER=CHANNEL=tcp_local\n" % self.port)
-        # A periodic channel: its mail waits for `imta submit` (or the sweep).
-        cnf = self.read("imta.cnf")
-        cnf = cnf.replace("bitbucket-daemon         $U%bitbucket-daemon@bitbucket-daemon\n",
-                          "bitbucket-daemon         $U%bitbucket-daemon@bitbucket-daemon\n"
-                          "slow-daemon              $U%slow-daemon@bitbucket_slow-daemon\n", 1)
-        cnf += "\nbitbucket_slow periodic maxjobs 1 pool LOCAL_POOL\nbitbucket_slow-daemon\n"
-        self.write("imta.cnf", cnf)
-        self.imta("cnbuild")
-
-    def path(self, *parts):
-        return os.path.join(self.root, *parts)
-
-    def read(self, name):
-        with open(self.path("config", name)) as f:
-            return f.read()
-
-    def write(self, name, text):
-        with open(self.path("config", name), "w") as f:
-            f.write(text)
-
-    def imta(self, *args, root=True, check=True):
-        cmd = [IMTA] + (["--root", self.root] if root else []) + list(args)
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=DEADLINE)
-        if check and r.returncode != 0:
-            raise AssertionError("%s failed (%d): %s %s" % (args, r.returncode, r.stdout, r.stderr))
-        return r
-
-    def start(self):
-        self.stderr = open(self.path("imtad.stderr"), "a")
-        self.proc = subprocess.Popen([IMTAD, "--foreground", "--root", self.root], stdout=self.stderr,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        for name in ("dispatcher.status", "job_controller.ctl"):
-            wait_for(name, lambda: os.path.exists(self.path("run", name)) or self.proc.poll() is not None)
-            if self.proc.poll() is not None:
-                raise AssertionError("imtad did not come up: " + open(self.path("imtad.stderr")).read())
-
-    def stop(self, graceful=True):
-        if self.proc and self.proc.poll() is None:
-            if graceful:
-                os.kill(self.proc.pid, signal.SIGTERM)
-                try:
-                    self.proc.wait(DEADLINE)
-                except subprocess.TimeoutExpired:
-                    pass
-            if self.proc.poll() is None:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        if self.proc:
-            self.proc.wait()
-            self.stderr.close()
-        self.proc = None
-
-    def destroy(self):
+        super().__init__(prefix="imta-jobs-e2e-")
         try:
-            if self.proc:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.stop(graceful=False)
-        shutil.rmtree(self.root, ignore_errors=True)
+            self.port = self.listen_smtp()
+            # A periodic channel: its mail waits for `imta submit` (or the sweep).
+            cnf = self.read("imta.cnf")
+            cnf = cnf.replace("bitbucket-daemon         $U%bitbucket-daemon@bitbucket-daemon\n",
+                              "bitbucket-daemon         $U%bitbucket-daemon@bitbucket-daemon\n"
+                              "slow-daemon              $U%slow-daemon@bitbucket_slow-daemon\n", 1)
+            cnf += "\nbitbucket_slow periodic maxjobs 1 pool LOCAL_POOL\nbitbucket_slow-daemon\n"
+            self.write("imta.cnf", cnf)
+            self.imta("cnbuild")
+        except BaseException:
+            self.destroy()
+            raise
 
     def send(self, rcpt):
         with smtplib.SMTP("127.0.0.1", self.port, timeout=DEADLINE) as s:
@@ -128,21 +62,9 @@ class Instance:
             out += [os.path.join(dirpath, n) for n in names if not n.startswith(".")]
         return sorted(out)
 
-    def log_lines(self, pattern):
-        try:
-            with open(self.path("log", "mail.log_current"), encoding="utf-8", errors="replace") as f:
-                return [l for l in f.read().splitlines() if re.search(pattern, l)]
-        except FileNotFoundError:
-            return []
-
-    def pid(self, name):
-        try:
-            with open(self.path("run", name + ".pid")) as f:
-                pid = int(f.read().strip())
-            os.kill(pid, 0)
-            return pid
-        except (OSError, ValueError):
-            return None
+    def log_lines(self, pattern=None):
+        """The lines of mail.log_current (those matching `pattern`, if given)."""
+        return [l for l in super().log_lines() if pattern is None or re.search(pattern, l)]
 
 
 class JobControllerTest(unittest.TestCase):
@@ -235,7 +157,7 @@ class JobControllerTest(unittest.TestCase):
         wait_for("every file to go", lambda: not inst.files("bitbucket"))
         wait_for("every D record", lambda: len(inst.log_lines(r" bitbucket\s+D 1 .*burst\d+@bitbucket-daemon")) ==
                  qlen + 5)
-        self.assertIn("queue rescan (notifications may have been lost)", open(inst.path("imtad.stderr")).read())
+        self.assertIn("queue rescan (notifications may have been lost)", inst.imtad_output())
 
     def test_process_jobs_and_restart_of_a_dead_controller(self):
         inst = self.inst
@@ -261,7 +183,7 @@ class JobControllerTest(unittest.TestCase):
                                            "\nbitbucket periodic maxjobs 1 pool LOCAL_POOL\n", 1))
         inst.imta("cnbuild")
         inst.imta("reload")
-        wait_for("the reload", lambda: "configuration reloaded" in open(inst.path("imtad.stderr")).read())
+        wait_for("the reload", lambda: "configuration reloaded" in inst.imtad_output())
         inst.send("kept@bitbucket-daemon")
         f = wait_for("the queued file", lambda: inst.files("bitbucket"))
         wait_for("the cache to say periodic",
@@ -274,7 +196,7 @@ class JobControllerTest(unittest.TestCase):
         inst = self.inst
         inst.send("wait@slow-daemon")
         wait_for("the queued file", lambda: inst.files("bitbucket_slow"))
-        inst.stop()  # SIGTERM: graceful
+        inst.stop(graceful=True)
         self.assertIsNone(inst.pid("job_controller"))
         self.assertFalse(os.path.exists(inst.path("run", "job_controller.ctl")))
 

@@ -18,23 +18,19 @@ import json
 import math
 import os
 import re
-import shutil
 import signal
 import smtplib
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
+
+from enqueue import enqueue  # noqa: E402
+from instance import DEADLINE, Instance, wait_for  # noqa: E402
+from sink import Sink  # noqa: E402
+
 SENDMAIL = os.environ.get("SENDMAIL_BIN", "build/tools/sendmail")
-IMTA = os.environ.get("IMTA_BIN", "build/tools/imta")
-IMTAD = os.environ.get("IMTAD_BIN", "build/tools/imtad")
-ENQUEUE = os.environ.get("ENQUEUE_TOOL", "build/tests/enqueue_tool")
-SINK = os.environ.get("IMTA_SMTP_SINK", os.path.join(os.path.dirname(__file__), "..", "..", "support",
-                                                      "smtp_sink.py"))
-DEADLINE = 30  # seconds any single wait may take before the test fails
 SINK_ADDRESS = "127.0.0.41"
 
 # sysexits.h
@@ -43,23 +39,6 @@ EX_USAGE, EX_OSFILE, EX_CONFIG = 64, 72, 78
 HEADER = re.compile(r"^-Queue ID- +--Size-- ----Arrival Time---- -Sender/Recipient-------$")
 ROW = re.compile(r"^([0-9A-Z]+)([*!]?) +(\d+) ([A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) +(\S+)$")
 TRAILER = re.compile(r"^-- (\d+) Kbytes in (\d+) Requests?\.$")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(what, check, deadline=DEADLINE):
-    until = time.time() + deadline
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.time() > until:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.1)
 
 
 def parse_mailq(text):
@@ -93,61 +72,21 @@ def parse_mailq(text):
     return requests, trailer
 
 
-class Sink:
-    """tests/support/smtp_sink.py on SINK_ADDRESS, with a script."""
-
-    def __init__(self, script, port=0):
-        self.dir = tempfile.mkdtemp(prefix="imta-mailq-sink-")
-        path = os.path.join(self.dir, "script.json")
-        with open(path, "w") as f:
-            json.dump(script, f)
-        self.proc = subprocess.Popen([sys.executable, SINK, "--dir", self.dir, "--script", path,
-                                      "--listen", SINK_ADDRESS, "--port", str(port)],
-                                     stdout=subprocess.PIPE, text=True, start_new_session=True)
-        line = self.proc.stdout.readline()
-        if not line.strip().isdigit():
-            self.stop()
-            raise AssertionError("sink did not start: %r" % line)
-        self.port = int(line)
-
-    def transcript(self):
-        try:
-            with open(os.path.join(self.dir, "transcript.log")) as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-    def stop(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.proc.stdout.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 class MailqBase(unittest.TestCase):
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="imta-mailq-test-")
-        self.root = os.path.join(self.tmp, "x")
-        self.imtad = None
+        self.inst = Instance(prefix="imta-mailq-test-")
+        self.tmp, self.root = self.inst.tmp, self.inst.root
         self.sinks = []
-        r = subprocess.run([IMTA, "init", self.root, "--domain", "example.test", "--hostname",
-                            "mail.example.test"], capture_output=True, text=True)
-        self.assertEqual(r.returncode, 0, r.stderr)
         # The installed names: one binary, acting by the name it is called by.
         for name in ("mailq", "newaliases"):
             os.symlink(os.path.abspath(SENDMAIL), os.path.join(self.tmp, name))
         self.queue = os.path.join(self.root, "queue")
 
     def tearDown(self):
-        self.stop_imtad()
+        self.inst.stop()
         for s in self.sinks:
             s.stop()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.inst.destroy()
 
     # ---- helpers -------------------------------------------------------------
 
@@ -165,45 +104,15 @@ class MailqBase(unittest.TestCase):
                               text=True, env=self.env(root), timeout=DEADLINE)
 
     def imta(self, *args):
-        r = subprocess.run([IMTA, "--root", self.root] + list(args), capture_output=True, text=True,
-                           timeout=DEADLINE)
-        self.assertEqual(r.returncode, 0, "%s: %s %s" % (args, r.stdout, r.stderr))
-        return r
+        return self.inst.imta(*args)
 
     def enqueue(self, to, sender="alice@example.org", defer=(), body=None, channel="tcp_local"):
-        cmd = [ENQUEUE, "--queue", self.queue, "--channel", channel, "--from", sender]
-        for t in to:
-            cmd += ["--to", t]
-        for d in defer:
-            cmd += ["--defer", d]
-        if body is not None:
-            cmd += ["--body", body]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=DEADLINE)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        name = r.stdout.split()[0]  # channel/file
+        name = enqueue(self.queue, channel, sender, to, defer=defer, body=body, timeout=DEADLINE)[0]  # channel/file
         return re.match(r"^[^/]+/..([0-9A-Z]+)\.00$", name).group(1)  # the queue id
 
-    def config_path(self, name):
-        return os.path.join(self.root, "config", name)
-
-    def append(self, name, text):
-        with open(self.config_path(name), "a") as f:
-            f.write(text)
-
     def image(self):
-        with open(self.config_path("imta.image"), "rb") as f:
+        with open(self.inst.config_path("imta.image"), "rb") as f:
             return f.read()
-
-    def stop_imtad(self):
-        if self.imtad and self.imtad.poll() is None:
-            try:
-                os.killpg(self.imtad.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        if self.imtad:
-            self.imtad.wait()
-            self.imtad_log.close()
-        self.imtad = None
 
 
 class MailqTest(MailqBase):
@@ -293,7 +202,7 @@ class MailqTest(MailqBase):
         r = self.mailq("--help")
         self.assertEqual(r.returncode, 0)
         self.assertIn("usage: mailq", r.stdout)
-        os.remove(self.config_path("imta.image"))
+        os.remove(self.inst.config_path("imta.image"))
         r = self.mailq()
         self.assertEqual(r.returncode, EX_CONFIG, r.stderr)
         self.assertIn("imta cnbuild", r.stderr)
@@ -305,13 +214,13 @@ class NewaliasesTest(MailqBase):
         # The default aliases file has postmaster, abuse and mailer-daemon.
         r = self.newaliases()
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(r.stdout, self.config_path("aliases") + ": 3 aliases\n")
-        self.append("aliases", "team: alice, bob@example.net\n"
-                               "sales: team,\n"
-                               "  carol@example.net\n")
+        self.assertEqual(r.stdout, self.inst.config_path("aliases") + ": 3 aliases\n")
+        self.inst.append("aliases", "team: alice, bob@example.net\n"
+                                    "sales: team,\n"
+                                    "  carol@example.net\n")
         r = self.newaliases()
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(r.stdout, self.config_path("aliases") + ": 5 aliases\n")
+        self.assertEqual(r.stdout, self.inst.config_path("aliases") + ": 5 aliases\n")
         self.assertNotEqual(self.image(), before)
         # The rebuilt image is what `imta cnbuild` writes.
         after = self.image()
@@ -320,16 +229,17 @@ class NewaliasesTest(MailqBase):
         # sendmail -bi and -I are newaliases too.
         for flag in ("-bi", "-I"):
             r = subprocess.run([SENDMAIL, flag], capture_output=True, text=True, env=self.env())
-            self.assertEqual((r.returncode, r.stdout), (0, self.config_path("aliases") + ": 5 aliases\n"), r.stderr)
+            self.assertEqual((r.returncode, r.stdout), (0, self.inst.config_path("aliases") + ": 5 aliases\n"),
+                             r.stderr)
 
     def test_bad_aliases_line_keeps_the_old_image(self):
         before = self.image()
-        with open(self.config_path("aliases")) as f:
+        with open(self.inst.config_path("aliases")) as f:
             lines = f.read().count("\n")
-        self.append("aliases", "this line has no colon\n")
+        self.inst.append("aliases", "this line has no colon\n")
         r = self.newaliases()
         self.assertEqual(r.returncode, EX_CONFIG, r.stdout)
-        self.assertRegex(r.stderr, r"(?m)^%s:%d: " % (re.escape(self.config_path("aliases")), lines + 1))
+        self.assertRegex(r.stderr, r"(?m)^%s:%d: " % (re.escape(self.inst.config_path("aliases")), lines + 1))
         self.assertIn("not changed", r.stderr)
         self.assertEqual(r.stdout, "")
         self.assertEqual(self.image(), before)
@@ -346,21 +256,10 @@ class WithDaemonTest(MailqBase):
     """imtad running: newaliases makes it reload; mailq marks the copy a job
     is delivering and shows the sink's 451 as the last error."""
 
-    def start_sink(self, script, port=0):
-        s = Sink(script, port)
+    def start_sink(self, script, port=None):
+        s = Sink([SINK_ADDRESS], port=port, script=script, prefix="imta-mailq-sink-")
         self.sinks.append(s)
         return s
-
-    def start_imtad(self):
-        self.imtad_log = open(os.path.join(self.tmp, "imtad.log"), "w")
-        self.imtad = subprocess.Popen([IMTAD, "--foreground", "--root", self.root], stdout=self.imtad_log,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
-        for name in ("dispatcher.status", "job_controller.ctl", "imtad.pid"):
-            wait_for(name, lambda: os.path.exists(os.path.join(self.root, "run", name)) or
-                     self.imtad.poll() is not None)
-            if self.imtad.poll() is not None:
-                with open(os.path.join(self.tmp, "imtad.log")) as f:
-                    raise AssertionError("imtad did not come up: " + f.read())
 
     def expn(self, name):
         with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=DEADLINE) as s:
@@ -369,34 +268,28 @@ class WithDaemonTest(MailqBase):
 
     def test_reload_last_error_and_delivery_mark(self):
         sink = self.start_sink({"rcpt_reply": "451 4.7.1 try later"})
-        self.smtp_port = free_port()
-        with open(self.config_path("dispatcher.cnf"), "w") as f:
-            f.write("WORKER_THREADS=1\nINTERFACE_ADDRESS=127.0.0.1\n[SERVICE=SMTP]\nPORT=%d\n"
-                    "PARAMETER=CHANNEL=tcp_local\n" % self.smtp_port)
-        with open(self.config_path("imta.cnf")) as f:
-            cnf = f.read()
+        self.smtp_port = self.inst.listen_smtp()
         old = "tcp_local smtp mx single_sys"
-        self.assertIn(old, cnf)
-        with open(self.config_path("imta.cnf"), "w") as f:
-            f.write(cnf.replace(old, "%s daemon [%s] port %d backoff \"pt2s\"" % (old, SINK_ADDRESS, sink.port), 1))
-        # Nothing answers there: the machine's resolver is never asked.
-        self.append("option.dat", "\nDNS_SERVERS=127.0.0.1:%d\nDNS_TIMEOUT=1\n" % free_port())
+        self.inst.replace("imta.cnf", old, "%s daemon [%s] port %d backoff \"pt2s\"" % (old, SINK_ADDRESS, sink.port),
+                          1)
+        self.inst.no_dns()  # nothing answers there: the machine's resolver is never asked
         # EXPN on, to see which aliases the SMTP server has in force.
         for channel in ("tcp_local", "tcp_intranet"):
-            self.append(channel + "_option", "\nDISABLE_EXPAND=0\n")
+            self.inst.append(channel + "_option", "\nDISABLE_EXPAND=0\n")
         self.imta("cnbuild")
-        self.start_imtad()
+        self.inst.READY = Instance.READY + ("imtad.pid",)
+        self.inst.start()
 
         # An alias added to the file is not in force until newaliases.
         code, _ = self.expn("team")
         self.assertEqual(code, 550)
-        self.append("aliases", "team: bob@remote.test\n")
+        self.inst.append("aliases", "team: bob@remote.test\n")
         r = self.newaliases()
         self.assertEqual(r.returncode, 0, r.stderr)
         with open(os.path.join(self.root, "run", "imtad.pid")) as f:
             pid = int(f.read().split()[0])
         self.assertEqual(r.stdout, "%s: 4 aliases\nimtad (pid %d) told to reload the configuration\n"
-                         % (self.config_path("aliases"), pid))
+                         % (self.inst.config_path("aliases"), pid))
         code, text = wait_for("the alias in force", lambda: (lambda a: a if a[0] == 250 else None)(self.expn("team")))
         self.assertIn(b"bob@remote.test", text)
 
@@ -443,7 +336,7 @@ class WithDaemonTest(MailqBase):
         self.assertEqual([(x["id"], x["mark"]) for x in parse_mailq(r.stdout)[0]], [(queue_id, "")])
 
         # imtad gone: nothing is being delivered; the copy is still listed.
-        self.stop_imtad()
+        self.inst.stop()
         r = self.mailq()
         self.assertEqual(r.returncode, 0, r.stderr)
         requests, (_, count) = parse_mailq(r.stdout)

@@ -11,80 +11,41 @@ answers, and no test that runs the daemon sends to a remote domain.
 
 Run by meson with SENDMAIL_BIN, IMTA_BIN and IMTAD_BIN pointing at the
 built programs."""
-import glob
 import os
 import pwd
 import re
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "channels", "tcp"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
 
-from test_smtp_server import parse_queue_file  # noqa: E402
+import instance  # noqa: E402
+from instance import DEADLINE, wait_for  # noqa: E402
+from queue_file import parse_queue_file  # noqa: E402
 
 SENDMAIL = os.environ.get("SENDMAIL_BIN", "build/tools/sendmail")
-IMTA = os.environ.get("IMTA_BIN", "build/tools/imta")
-IMTAD = os.environ.get("IMTAD_BIN", "build/tools/imtad")
-DEADLINE = 30  # seconds any single wait may take
 
 EX_OK, EX_USAGE, EX_NOUSER, EX_TEMPFAIL = 0, 64, 67, 75
 ME = pwd.getpwuid(os.getuid()).pw_name
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(what, predicate, timeout=DEADLINE):
-    until = time.time() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.time() > until:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.1)
-
-
-class Instance:
-    """A temporary instance: users root, alice and bob; imtad when started."""
+class Instance(instance.Instance):
+    """tests/support/instance.py's with SMTP on a free port, no DNS and
+    users root, alice and bob."""
 
     def __init__(self, options=""):
-        self.tmp = tempfile.mkdtemp(prefix="imta-sendmail-e2e-")
-        self.root = os.path.join(self.tmp, "x")
-        self.proc = None
-        self.run(IMTA, "init", self.root, "--domain", "example.test", "--hostname", "mail.example.test")
-        with open(self.path("config", "dispatcher.cnf"), "w") as f:
-            f.write("WORKER_THREADS=1\nINTERFACE_ADDRESS=127.0.0.1\n[SERVICE=SMTP]\nPORT=%d\n"
-                    "PARAMETER=CHANNEL=tcp_local\n" % free_port())
-        with open(self.path("config", "option.dat"), "a") as f:
-            f.write("\nDNS_SERVERS=127.0.0.1:%d\nDNS_TIMEOUT=1\n%s\n" % (free_port(), options))
-        self.run(IMTA, "--root", self.root, "cnbuild")
-        for user in ("root", "alice", "bob"):
-            self.run(IMTA, "--root", self.root, "user", "add", user, "--no-password")
-
-    def path(self, *parts):
-        return os.path.join(self.root, *parts)
-
-    def env(self):
-        env = dict(os.environ)
-        env["IMTA_ROOT"] = self.root
-        return env
-
-    def run(self, *args):
-        r = subprocess.run(list(args), capture_output=True, text=True, timeout=DEADLINE)
-        if r.returncode != 0:
-            raise AssertionError("%s failed: %s %s" % (args, r.stdout, r.stderr))
-        return r.stdout
+        super().__init__(prefix="imta-sendmail-e2e-")
+        try:
+            self.listen_smtp()
+            self.no_dns()
+            self.append("option.dat", options + "\n")
+            self.imta("cnbuild")
+            for user in ("root", "alice", "bob"):
+                self.add_user(user)
+        except BaseException:
+            self.destroy()
+            raise
 
     def sendmail(self, *args, stdin=b"", user=None):
         """Runs sendmail with IMTA_ROOT set (no --root: there is none)."""
@@ -96,56 +57,16 @@ class Instance:
         return subprocess.run([SENDMAIL] + list(args), input=stdin, capture_output=True, env=self.env(),
                               timeout=DEADLINE, preexec_fn=preexec)
 
-    # -- the daemon ---------------------------------------------------------------
-    def start(self):
-        self.log_file = open(self.path("imtad.stderr"), "w")
-        self.proc = subprocess.Popen([IMTAD, "--foreground", "--root", self.root], stdout=self.log_file,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        wait_for("imtad", lambda: self.proc.poll() is not None or (
-            os.path.exists(self.path("run", "dispatcher.status")) and
-            os.path.exists(self.path("run", "job_controller.ctl"))))
-        if self.proc.poll() is not None:
-            raise AssertionError("imtad did not come up: " + open(self.path("imtad.stderr")).read())
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        if self.proc:
-            self.log_file.close()
-        self.proc = None
-
-    def destroy(self):
-        self.stop()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
     # -- what happened ------------------------------------------------------------
-    def queue_files(self, channel="*"):
-        return sorted(glob.glob(self.path("queue", channel, "**", "Z*.00"), recursive=True))
-
-    def maildir(self, user):
-        return sorted(glob.glob(self.path("mailboxes", "example.test", user, "Maildir", "new", "*")))
+    def queued(self, channel=None):
+        """Paths of the queue files (of one channel, if given)."""
+        files = self.queue_files()
+        return sorted(p for c, paths in files.items() if channel in (None, c) for p in paths)
 
     def delivered(self, user, count=1):
         """Waits for `count` messages in the user's Maildir; their bytes."""
-        files = wait_for("%d message(s) for %s" % (count, user), lambda: len(self.maildir(user)) >= count and
-                         self.maildir(user))
-        out = []
-        for name in files:
-            with open(name, "rb") as f:
-                out.append(f.read())
-        return out
-
-    def log_lines(self):
-        try:
-            with open(self.path("log", "mail.log_current")) as f:
-                return f.read().splitlines()
-        except FileNotFoundError:
-            return []
+        return wait_for("%d message(s) for %s" % (count, user), lambda: len(self.maildir(user)) >= count and
+                        self.maildir(user))
 
     def records(self, code):
         """(source, destination, rest) of the message records with `code`."""
@@ -275,7 +196,7 @@ class WithoutDaemon(unittest.TestCase):
     def test_waits_in_the_queue_until_the_daemon_starts(self):
         r = self.inst.sendmail("alice", stdin=b"Subject: while down\n\nqueued\n")
         self.assertEqual(r.returncode, EX_OK, r.stderr)
-        (path,) = self.inst.queue_files("l")
+        (path,) = self.inst.queued("l")
         envelope, recipients, message = parse_queue_file(path)
         self.assertEqual(envelope["source"], "l")
         self.assertEqual(envelope["from"], "%s@example.test" % ME)
@@ -285,9 +206,9 @@ class WithoutDaemon(unittest.TestCase):
         try:
             (delivered,) = self.inst.delivered("alice")
             self.assertIn(b"\n\nqueued\n", delivered)
-            wait_for("an empty queue", lambda: not self.inst.queue_files())
+            wait_for("an empty queue", lambda: not self.inst.queued())
         finally:
-            self.inst.stop()
+            self.inst.stop(graceful=True)
 
     def test_queue_run_without_controller(self):
         r = self.inst.sendmail("-q")
@@ -298,7 +219,7 @@ class WithoutDaemon(unittest.TestCase):
         """Bare LF becomes CRLF; without -i a lone dot ends the message."""
         r = self.inst.sendmail("bob@example.test", stdin=b"Subject: dots\n\nfirst\n..\nsecond\n.\nignored\n")
         self.assertEqual(r.returncode, EX_OK, r.stderr)
-        (path,) = self.inst.queue_files("l")
+        (path,) = self.inst.queued("l")
         _, _, message = parse_queue_file(path)
         self.assertTrue(message.endswith(b"\r\n\r\nfirst\r\n..\r\nsecond\r\n"), message)
         self.assertNotIn(b"ignored", message)
@@ -312,7 +233,7 @@ class WithoutDaemon(unittest.TestCase):
         r = self.inst.sendmail("-t", stdin=b"Subject: nobody\n\nx\n")
         self.assertEqual(r.returncode, EX_USAGE)
         self.assertIn(b"no recipients", r.stderr)
-        self.assertEqual(self.inst.queue_files(), [])
+        self.assertEqual(self.inst.queued(), [])
 
     def test_no_input(self):
         """Standard input closed: 66 (EX_NOINPUT), as cron reports it."""
@@ -321,7 +242,7 @@ class WithoutDaemon(unittest.TestCase):
                            preexec_fn=lambda: os.close(0))
         self.assertEqual(r.returncode, 66, r.stderr)
         self.assertIn(b"no standard input", r.stderr)
-        self.assertEqual(self.inst.queue_files(), [])
+        self.assertEqual(self.inst.queued(), [])
 
     def test_verify(self):
         r = self.inst.sendmail("-bv", "alice", "postmaster@example.test", "x@[192.0.2.1]")
@@ -334,7 +255,7 @@ class WithoutDaemon(unittest.TestCase):
         r = self.inst.sendmail("-bv", "alice", "nobody")
         self.assertEqual(r.returncode, EX_NOUSER)
         self.assertIn("nobody@example.test: undeliverable: 550 5.1.1", r.stdout.decode())
-        self.assertEqual(self.inst.queue_files(), [])
+        self.assertEqual(self.inst.queued(), [])
         self.assertEqual(self.inst.records("E"), [])
 
     def test_unknown_recipient(self):
@@ -343,7 +264,7 @@ class WithoutDaemon(unittest.TestCase):
         r = self.inst.sendmail("alice", "nobody", stdin=b"Subject: x\n\nx\n")
         self.assertEqual(r.returncode, EX_NOUSER)
         self.assertIn(b"nobody@example.test: 550 5.1.1", r.stderr)
-        self.assertEqual(len(self.inst.queue_files("l")), 1)
+        self.assertEqual(len(self.inst.queued("l")), 1)
         self.assertEqual([(s, d) for s, d, _ in self.inst.records("E")], [("l", "l")])
         self.assertEqual([s for s, _, _ in self.inst.records("J")], ["l"])
         r = self.inst.sendmail("nobody", stdin=b"x\n")
@@ -353,7 +274,7 @@ class WithoutDaemon(unittest.TestCase):
         r = self.inst.sendmail("-N", "success,failure", "-R", "hdrs", "-V", "env-42", "carol@remote.test",
                                stdin=b"Subject: out\n\nx\n")
         self.assertEqual(r.returncode, EX_OK, r.stderr)
-        (path,) = self.inst.queue_files("tcp_local")
+        (path,) = self.inst.queued("tcp_local")
         envelope, recipients, _ = parse_queue_file(path)
         self.assertEqual(envelope["envid"], "env-42")
         self.assertEqual(envelope["ret"], "hdrs")
@@ -365,13 +286,13 @@ class WithoutDaemon(unittest.TestCase):
                                "-X", "/dev/null", "-e", "m", "-O", "Timeout=1", "alice", stdin=b"x\n")
         self.assertEqual(r.returncode, EX_OK, r.stderr)
         self.assertEqual(len(r.stderr.decode().splitlines()), 10)
-        self.assertEqual(len(self.inst.queue_files("l")), 1)
+        self.assertEqual(len(self.inst.queued("l")), 1)
 
     def test_bad_flag_values(self):
         r = self.inst.sendmail("-N", "sometimes", "alice", stdin=b"x\n")
         self.assertEqual(r.returncode, EX_USAGE)
         self.assertIn(b"-N sometimes", r.stderr)
-        self.assertEqual(self.inst.queue_files(), [])
+        self.assertEqual(self.inst.queued(), [])
 
     def test_untrusted_sender(self):
         """-f from a user who is not trusted: the caller's address is the
@@ -390,7 +311,7 @@ class WithoutDaemon(unittest.TestCase):
         r = self.inst.sendmail("-f", "boss@example.org", "alice", stdin=b"Subject: x\n\nx\n", user=user)
         self.assertEqual(r.returncode, EX_OK, r.stderr)
         self.assertIn(b"not a trusted user", r.stderr)
-        (path,) = self.inst.queue_files("l")
+        (path,) = self.inst.queued("l")
         envelope, _, message = parse_queue_file(path)
         self.assertEqual(envelope["from"], "%s@example.test" % who)
         self.assertIn(b"X-Authentication-Warning: mail.example.test: %s set sender to boss@example.org using -f\r\n"
