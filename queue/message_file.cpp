@@ -39,10 +39,33 @@ std::vector<std::string_view> fields(std::string_view line) {
   return out;
 }
 
+/// escape_value(value) appended to `out`: runs that need no escape are
+/// copied whole (a header is written for every enqueued copy).
+void append_escaped(std::string& out, std::string_view value) {
+  if (value.empty()) {
+    out += '-';
+    return;
+  }
+  if (value == "-") {
+    out += "%2D";
+    return;
+  }
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    auto c = static_cast<unsigned char>(value[i]);
+    if (!needs_escape(c)) continue;
+    out.append(value.data() + run, i - run);
+    const char escaped[3] = {'%', hex_digits[c >> 4], hex_digits[c & 0xF]};
+    out.append(escaped, 3);
+    run = i + 1;
+  }
+  out.append(value.data() + run, value.size() - run);
+}
+
 void add_record(std::string& out, std::string_view key, std::string_view value) {
   out += key;
   out += ' ';
-  out += escape_value(value);
+  append_escaped(out, value);
   out += '\n';
 }
 
@@ -267,20 +290,9 @@ std::optional<HistoryRecord> parse_history_line(std::string_view line) {
 }  // namespace
 
 std::string escape_value(std::string_view value) {
-  if (value.empty()) return "-";
-  if (value == "-") return "%2D";
   std::string out;
-  out.reserve(value.size());
-  for (char ch : value) {
-    auto c = static_cast<unsigned char>(ch);
-    if (needs_escape(c)) {
-      out += '%';
-      out += hex_digits[c >> 4];
-      out += hex_digits[c & 0xF];
-    } else {
-      out += ch;
-    }
-  }
+  out.reserve(value.size() + 2);
+  append_escaped(out, value);
   return out;
 }
 
@@ -320,7 +332,9 @@ std::string_view outcome_name(Outcome o) {
 }
 
 std::string encode_header(const core::Envelope& envelope) {
-  std::string out(file_magic);
+  std::string out;
+  out.reserve(512);
+  out += file_magic;
   char size[size_field_width + 1];
   std::snprintf(size, sizeof size, "%020llu", static_cast<unsigned long long>(envelope.size));
   out += "size ";
@@ -335,18 +349,21 @@ std::string encode_header(const core::Envelope& envelope) {
   add_record(out, "client-name", envelope.client_name);
   add_record(out, "auth", envelope.auth_user);
   add_record(out, "tls", envelope.tls);
-  add_record(out, "received", std::to_string(envelope.received_ms));
+  char received[24];
+  const char* received_end = std::to_chars(received, received + sizeof received, envelope.received_ms).ptr;
+  add_record(out, "received", std::string_view(received, static_cast<std::size_t>(received_end - received)));
   add_record(out, "message-id", envelope.message_id);
   add_notice_records(out, envelope.notice);
   for (const auto& r : envelope.recipients) {
     out += "rcpt ";
-    out += escape_value(r.active);
+    append_escaped(out, r.active);
     out += ' ';
-    out += escape_value(r.original);
+    append_escaped(out, r.original);
     out += ' ';
-    out += std::to_string(r.notify);
+    char notify[12];
+    out.append(notify, std::to_chars(notify, notify + sizeof notify, r.notify).ptr);
     out += ' ';
-    out += escape_value(r.orcpt);
+    append_escaped(out, r.orcpt);
     out += '\n';
   }
   out += '\n';

@@ -189,7 +189,7 @@ class Store {
   /// Starts an enqueue of one message to `copies` (at least one). Creates the
   /// temporary files now; an I/O error (disk full, permissions) is returned
   /// in `error` and nothing is left behind. Such errors map to 452 4.3.1.
-  std::unique_ptr<Transaction> begin(std::vector<Copy> copies, std::error_code& error);
+  std::unique_ptr<Transaction> begin(const std::vector<Copy>& copies, std::error_code& error);
 
   // --- scan --------------------------------------------------------------
   /// Calls `visit` for every queue file, channel by channel, as it is found

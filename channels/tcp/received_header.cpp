@@ -77,19 +77,21 @@ std::string rfc5322_date(std::int64_t unix_time, int utc_offset_minutes) {
 std::string received_header(const ReceivedInfo& info) {
   const std::string literal = address_literal(info.client_ip);
   const bool helo_ok = core::smtp::is_domain(info.helo, info.utf8) || core::smtp::is_address_literal(info.helo);
-  std::string h = "Received: from ";
+  std::string h;
+  h.reserve(256);  // one allocation for the usual header
+  h += "Received: from ";
   if (helo_ok) {
-    h += info.helo + " (" + literal + ")";
+    h.append(info.helo).append(" (").append(literal).append(")");
   } else {
-    h += literal + " (" + literal;
-    if (!info.helo.empty()) h += " helo=\"" + comment_text(info.helo) + "\"";
+    h.append(literal).append(" (").append(literal);
+    if (!info.helo.empty()) h.append(" helo=\"").append(comment_text(info.helo)).append("\"");
     h += ")";
   }
-  h += "\r\n\tby " + info.by_host + " (imta) with " + with_protocol(info);
-  if (!info.id.empty()) h += " id " + info.id;
-  if (info.tls && !info.tls_info.empty()) h += "\r\n\t(" + comment_text(info.tls_info) + ")";
-  if (!info.for_address.empty()) h += "\r\n\tfor <" + info.for_address + ">";
-  h += ";\r\n\t" + rfc5322_date(info.unix_time, info.utc_offset_minutes) + "\r\n";
+  h.append("\r\n\tby ").append(info.by_host).append(" (imta) with ").append(with_protocol(info));
+  if (!info.id.empty()) h.append(" id ").append(info.id);
+  if (info.tls && !info.tls_info.empty()) h.append("\r\n\t(").append(comment_text(info.tls_info)).append(")");
+  if (!info.for_address.empty()) h.append("\r\n\tfor <").append(info.for_address).append(">");
+  h.append(";\r\n\t").append(rfc5322_date(info.unix_time, info.utc_offset_minutes)).append("\r\n");
   return h;
 }
 

@@ -32,8 +32,8 @@ void for_each_field(std::string_view text, Visit visit) {
     flush();
     auto colon = line.find(':');
     if (colon == std::string_view::npos) continue;  // not a field: ignore it
-    name = std::string(core::trim(line.substr(0, colon)));
-    value = std::string(line.substr(colon + 1));
+    name.assign(core::trim(line.substr(0, colon)));  // (assign: keeps the capacity)
+    value.assign(line.substr(colon + 1));
     open = complete;  // a field cut off by the end of the buffer is not trusted
   }
   flush();

@@ -325,8 +325,14 @@ MailDecision check_mail(const config::Snapshot& s, const SessionFacts& f, const 
 }
 
 RcptDecision route_recipient(const config::Snapshot& s, const SessionFacts& f, std::string_view from,
-                             const core::smtp::Rcpt& rcpt, Diversion diversion, const UserLookup& users) {
+                             const core::smtp::Rcpt& rcpt, Diversion diversion, const UserLookup& users,
+                             const RecipientRewriter& rewriter) {
   RcptDecision d;
+  auto rewrite = [&](const config::Snapshot& snapshot, std::string_view address, std::string_view source) {
+    if (!rewriter) return tcp::rewrite(snapshot, address, source);
+    auto route = rewriter(address, source);
+    return route ? Rewritten{true, std::move(*route)} : Rewritten{};
+  };
   const std::string original = rcpt.to.address();
   const unsigned notify = rcpt.params.notify;
   const std::string app = config::app_info("SMTP", f.helo);

@@ -173,6 +173,12 @@ using Route = queue::Route;
 enum class UserStatus : std::uint8_t { found, unknown, unavailable };
 using UserLookup = std::function<UserStatus(std::string_view address)>;
 
+/// queue::rewrite_recipient(snapshot, address, source): the route the
+/// rewrite rules give a recipient address, nullopt when they refuse it.
+/// route_recipient uses it when given (sessions pass a cached one, see
+/// session_config_cache.hpp), the rules directly otherwise.
+using RecipientRewriter = std::function<std::optional<Route>(std::string_view address, std::string_view source)>;
+
 struct RcptDecision {
   std::optional<Reply> refusal;  ///< refused; `logged` says whether as a J record
   bool access_refusal = false;   ///< refused by an access mapping (J record)
@@ -184,7 +190,8 @@ struct RcptDecision {
 /// FROM_ACCESS chose.
 RcptDecision route_recipient(const config::Snapshot& snapshot, const SessionFacts& facts,
                              std::string_view from, const core::smtp::Rcpt& rcpt,
-                             Diversion diversion, const UserLookup& users);
+                             Diversion diversion, const UserLookup& users,
+                             const RecipientRewriter& rewriter = {});
 
 /// ETRN (RFC 1985): which channels to run for a node the client names.
 ///   "domain" or "@domain"  the channel the rewrite rules choose for the

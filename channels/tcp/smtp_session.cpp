@@ -26,6 +26,7 @@
 #include <unordered_set>
 
 #include "channels/tcp/received_header.hpp"
+#include "channels/tcp/session_config_cache.hpp"
 #include "channels/tcp/smtp_auth.hpp"
 #include "channels/tcp/smtp_data.hpp"
 #include "channels/tcp/worker_context.hpp"
@@ -79,8 +80,9 @@ class Session final : public Watched {
         res_(std::move(resources)),
         worker_(worker),
         snap_(conn_.snapshot),
+        config_(SessionConfigCache::for_snapshot(snap_)),
         tls_ctx_(res_->tls.load()),
-        log_options_(config::log_options(snap_->options)),
+        log_options_(config_->log_options()),
         count_(worker.next_count()) {
     worker_.add(this);
   }
@@ -143,12 +145,13 @@ class Session final : public Watched {
   void switch_channel(const std::string& channel);
   void reset_transaction();
   std::unique_ptr<MessageAssembler> new_message();
-  std::string greeting_host() const { return listening_.banner_host; }
+  const std::string& greeting_host() const { return listening_->banner_host; }
 
   dispatcher::Connection conn_;
   std::shared_ptr<ServerResources> res_;
   WorkerContext& worker_;
   std::shared_ptr<const config::Snapshot> snap_;
+  std::shared_ptr<SessionConfigCache> config_;  // what is derived from snap_
   std::shared_ptr<TlsContext> tls_ctx_;
   std::unique_ptr<asio::ssl::stream<tcp::socket>> tls_;
   std::vector<char> tls_buffer_;
@@ -158,9 +161,9 @@ class Session final : public Watched {
   std::string local_ip_, remote_ip_, transport_, port_probe_, client_literal_;
   unsigned local_port_ = 0, remote_port_ = 0;
   std::chrono::seconds command_timeout_{300}, data_timeout_{180}, dot_timeout_{600};
-  ChannelSettings listening_;  // the service's channel: banner
-  ChannelSettings settings_;   // the current source channel
-  std::vector<std::string> local_domains_;
+  // Into config_, which outlives them (pointers: an idle session is small).
+  const ChannelSettings* listening_ = nullptr;  // the service's channel: banner
+  const ChannelSettings* settings_ = nullptr;   // the current source channel
 
   core::smtp::LineReader reader_;
   std::string line_;
@@ -187,7 +190,7 @@ class Session final : public Watched {
   int session_transactions_ = 0;
   int session_recipients_ = 0;
   int session_rejects_ = 0;
-  std::optional<LogRecord> pending_j_;  // the last J is marked at the close
+  std::unique_ptr<LogRecord> pending_j_;  // the last J is marked at the close (a pointer: rare, and big)
   std::chrono::system_clock::time_point pending_j_time_;
 
   // The mail transaction.
@@ -231,10 +234,9 @@ asio::awaitable<void> Session::run() {
     if (service->data_timeout > 0) data_timeout_ = std::chrono::seconds(service->data_timeout);
     if (service->dot_timeout > 0) dot_timeout_ = std::chrono::seconds(service->dot_timeout);
   }
-  listening_ = channel_settings(*snap_, conn_.channel);
-  settings_ = channel_settings(*snap_, connection_channel(*snap_, conn_.channel, remote_ip_));
-  local_domains_ = local_domains(*snap_);
-  reader_ = core::smtp::LineReader(settings_.sasl != Offer::no ? 12288 : core::smtp::LineReader::default_max_line);
+  listening_ = &config_->settings(conn_.channel);
+  settings_ = &config_->settings(config_->connection_channel(conn_.channel, remote_ip_));
+  reader_ = core::smtp::LineReader(settings_->sasl != Offer::no ? 12288 : core::smtp::LineReader::default_max_line);
   log_connection(RecordCode::ConnectionOpen, {});
 
   try {
@@ -251,7 +253,7 @@ asio::awaitable<void> Session::run() {
       if (conn_.stopping && conn_.stopping->load())
         close_with(replies::shutting_down(greeting_host()), "shutting down");
       else
-        reply({220, "", greeting_host() + " " + listening_.banner_body});
+        reply({220, "", greeting_host() + " " + listening_->banner_body});
       // (No co_await inside && or ||: GCC 12 miscompiles it.)
       while (!closing_) {
         bool got = co_await next_line();
@@ -303,7 +305,10 @@ asio::awaitable<std::error_code> Session::read_some() {
     if (!ec) reader_.feed(std::string_view(tls_buffer_.data(), n));
     co_return ec;
   }
-  // Plain text: wait until readable, then read into the thread's buffer.
+  // Plain text: read into the thread's buffer; when nothing is there, wait
+  // until readable. (Reading first is cheaper than waiting first: a wait
+  // costs an epoll_ctl, as Asio re-arms the descriptor to learn whether it
+  // is readable already, and the client has often answered by now.)
   for (;;) {
     std::error_code ec;
     std::size_t n = conn_.socket.read_some(asio::buffer(worker_.read_buffer), ec);
@@ -347,8 +352,27 @@ asio::awaitable<bool> Session::read_more(std::chrono::seconds timeout) {
 
 asio::awaitable<bool> Session::flush(std::chrono::seconds timeout) {
   if (out_.empty()) co_return true;
-  arm(timeout, false);
   std::error_code ec;
+  if (!tls_ && conn_.socket.non_blocking()) {
+    // Replies are small and the socket buffer has room: send right away
+    // (non-blocking) without a trip through the event loop; only what does
+    // not fit waits for the socket to become writable.
+    std::size_t n = conn_.socket.send(asio::buffer(out_), 0, ec);
+    if (!ec && n == out_.size()) {
+      out_.clear();
+      co_return true;
+    }
+    if (!ec) {
+      out_.erase(0, n);
+    } else if (ec != asio::error::would_block && ec != asio::error::try_again) {
+      out_.clear();
+      closing_ = true;
+      if (close_reason_.empty()) close_reason_ = "write error: " + ec.message();
+      co_return false;
+    }
+    ec.clear();
+  }
+  arm(timeout, false);
   if (tls_) {
     auto [e, n] = co_await asio::async_write(*tls_, asio::buffer(out_), use_tuple);
     ec = e;
@@ -426,7 +450,7 @@ asio::awaitable<bool> Session::start_tls() {
   SSL* ssl = tls_->native_handle();
   tls_info_ = std::string(SSL_get_version(ssl)) + " " + SSL_get_cipher_name(ssl);
   state_.tls = true;
-  if (!settings_.tls_switch.empty()) switch_channel(settings_.tls_switch);
+  if (!settings_->tls_switch.empty()) switch_channel(settings_->tls_switch);
   co_return true;
 }
 
@@ -451,7 +475,7 @@ void Session::reply(const Reply& r) {
     out_ += "334 \r\n";  // RFC 4954: an empty challenge is "334" and a space
     return;
   }
-  out_ += core::smtp::to_wire(r);
+  core::smtp::append_wire(out_, r);
 }
 
 void Session::close_with(const Reply& r, std::string reason) {
@@ -464,14 +488,14 @@ void Session::bad_command(const Reply& r, std::string_view shown) {
   reply(r);
   if (!counts_as_bad(r.code)) return;
   ++bad_commands_;
-  if (b_records_ < settings_.max_b_entries && settings_.logging) {
+  if (b_records_ < settings_->max_b_entries && settings_->logging) {
     ++b_records_;
     auto rec = record(RecordCode::BadCommand);
     rec.active_to = std::string(shown.substr(0, 200));
     rec.diagnostics = {std::to_string(r.code) + " " + r.enhanced + " " + r.text};
     res_->log.write(std::move(rec));
   }
-  if (bad_commands_ >= settings_.bad_command_limit)
+  if (bad_commands_ >= settings_->bad_command_limit)
     close_with(replies::too_many_bad_commands(), "disconnect bad command limit reached");
 }
 
@@ -491,7 +515,7 @@ LogRecord Session::record(RecordCode code) const {
   r.modifiers = modifiers();
   r.thread = worker_.number;
   r.count = count_;
-  r.source_channel = settings_.name;
+  r.source_channel = settings_->name;
   r.username = res_->username;
   r.auth_user = auth_user_;
   r.transport = transport_;
@@ -502,7 +526,7 @@ LogRecord Session::record(RecordCode code) const {
 
 void Session::log_connection(RecordCode code, std::string diagnostic) {
   int bit = code == RecordCode::Auth ? core::log::kLogConnectionAuth : core::log::kLogConnectionRecords;
-  if (!(log_options_.connection & bit) || !settings_.logging) return;
+  if (!(log_options_.connection & bit) || !settings_->logging) return;
   auto r = record(code);
   r.modifiers = {};
   if (!diagnostic.empty()) r.diagnostics = {std::move(diagnostic)};
@@ -510,19 +534,19 @@ void Session::log_connection(RecordCode code, std::string diagnostic) {
 }
 
 void Session::log_refusal(std::string_view to, const Reply& r) {
-  if (!settings_.logging) return;
+  if (!settings_->logging) return;
   auto rec = record(RecordCode::Refused);
   rec.modifiers.chunking = false;
   rec.env_from = from_;
   rec.active_to = std::string(to);
   rec.diagnostics = {std::to_string(r.code) + " " + r.enhanced + " " + r.text};
   if (pending_j_) res_->log.write(std::move(*pending_j_), pending_j_time_);
-  pending_j_ = std::move(rec);
+  pending_j_ = std::make_unique<LogRecord>(std::move(rec));
   pending_j_time_ = std::chrono::system_clock::now();
 }
 
 void Session::log_etrn(std::string_view node, const Reply& r) {
-  if (!(log_options_.connection & core::log::kLogConnectionRecords) || !settings_.logging) return;
+  if (!(log_options_.connection & core::log::kLogConnectionRecords) || !settings_->logging) return;
   auto rec = record(RecordCode::Etrn);
   rec.modifiers = {};
   rec.etrn_argument = std::string(node);
@@ -533,12 +557,12 @@ void Session::log_etrn(std::string_view node, const Reply& r) {
 void Session::refuse_recipient(std::string_view address, const Reply& r) {
   log_refusal(address, r);
   reply(r);
-  if (settings_.reject_limit > 0 && ++session_rejects_ >= settings_.reject_limit)
+  if (settings_->reject_limit > 0 && ++session_rejects_ >= settings_->reject_limit)
     close_with(replies::too_many_rejections(), "disconnect reject limit reached");
 }
 
 void Session::log_auth(const Reply& r) {
-  if (!(log_options_.connection & core::log::kLogConnectionAuth) || !settings_.logging) return;
+  if (!(log_options_.connection & core::log::kLogConnectionAuth) || !settings_->logging) return;
   auto rec = record(RecordCode::Auth);
   rec.modifiers = {};
   rec.auth_user = sasl_.user();
@@ -550,7 +574,7 @@ void Session::log_auth(const Reply& r) {
 
 SessionFacts Session::facts() const {
   SessionFacts f;
-  f.source_channel = settings_.name;
+  f.source_channel = settings_->name;
   f.port_probe = port_probe_;
   f.helo = helo_;
   f.esmtp = state_.esmtp;
@@ -561,8 +585,8 @@ SessionFacts Session::facts() const {
 }
 
 void Session::switch_channel(const std::string& channel) {
-  if (channel.empty() || core::iequals(channel, settings_.name) || !snap_->imta_cnf.find_channel(channel)) return;
-  settings_ = channel_settings(*snap_, channel);
+  if (channel.empty() || core::iequals(channel, settings_->name) || !snap_->imta_cnf.find_channel(channel)) return;
+  settings_ = &config_->settings(channel);
 }
 
 void Session::reset_transaction() {
@@ -587,7 +611,7 @@ std::unique_ptr<MessageAssembler> Session::new_message() {
     info.from = from_;
     info.envid = mail_params_.envid.value_or("");
     info.ret = mail_params_.ret;
-    info.source_channel = settings_.name;
+    info.source_channel = settings_->name;
     info.client_ip = remote_ip_;
     info.client_helo = helo_;
     info.client_name = client_literal_;
@@ -603,7 +627,7 @@ std::unique_ptr<MessageAssembler> Session::new_message() {
     ReceivedInfo r;
     r.helo = helo_;
     r.client_ip = remote_ip_;
-    r.by_host = local_host_name(*snap_);
+    r.by_host = config_->local_host();
     r.esmtp = state_.esmtp;
     r.tls = state_.tls;
     r.authenticated = state_.authenticated;
@@ -641,7 +665,7 @@ asio::awaitable<void> Session::handle_line() {
     co_return;
   }
   const Command& command = *parsed;
-  if (auto refusal = check_sequence(settings_, state_, tls_ctx_ != nullptr, command)) {
+  if (auto refusal = check_sequence(*settings_, state_, tls_ctx_ != nullptr, command)) {
     if (const auto* bdat = std::get_if<core::smtp::Bdat>(&command)) {
       if (refusal->code == 502) {  // not offered: the chunk that follows cannot be told from commands
         bad_command(*refusal, shown);
@@ -672,16 +696,16 @@ asio::awaitable<void> Session::on(const core::smtp::Ehlo& c) {
   state_.greeted = true;
   state_.esmtp = true;
   helo_ = c.domain;
-  reply(ehlo_reply(greeting_host(), remote_ip_, capabilities(settings_, state_, tls_ctx_ != nullptr)));
+  reply(ehlo_reply(greeting_host(), remote_ip_, capabilities(*settings_, state_, tls_ctx_ != nullptr)));
   co_return;
 }
 
 asio::awaitable<void> Session::on(const core::smtp::Mail& c) {
-  if (settings_.transaction_limit > 0 && session_transactions_ >= settings_.transaction_limit) {
+  if (settings_->transaction_limit > 0 && session_transactions_ >= settings_->transaction_limit) {
     close_with(replies::too_many_transactions(), "disconnect transaction limit reached");
     co_return;
   }
-  if (auto refusal = check_mail_parameters(settings_, state_, c)) {
+  if (auto refusal = check_mail_parameters(*settings_, state_, c)) {
     bad_command(*refusal, line_);
     co_return;
   }
@@ -705,18 +729,22 @@ asio::awaitable<void> Session::on(const core::smtp::Mail& c) {
 
 asio::awaitable<void> Session::on(const core::smtp::Rcpt& c) {
   const std::string address = c.to.address();
-  if (settings_.recipient_limit > 0 && session_recipients_ >= settings_.recipient_limit) {
+  if (settings_->recipient_limit > 0 && session_recipients_ >= settings_->recipient_limit) {
     Reply r = replies::too_many_session_recipients();
     log_refusal(address, r);
     close_with(r, "disconnect recipient limit reached");
     co_return;
   }
-  if (state_.recipients >= settings_.max_recipients) {
+  if (state_.recipients >= settings_->max_recipients) {
     refuse_recipient(address, {452, "4.5.3", "Too many recipients"});
     co_return;
   }
-  auto lookup = [this](std::string_view a) { return res_->users.find(a, local_domains_); };
-  auto decision = route_recipient(*snap_, facts(), from_, c, diversion_, lookup);
+  auto lookup = [this](std::string_view a) { return res_->users.find(a, config_->local_domains()); };
+  // (Named, not a temporary in the call: GCC 12 and co_await expressions.)
+  RecipientRewriter rewriter = [this](std::string_view a, std::string_view source) {
+    return config_->rewrite(a, source);
+  };
+  auto decision = route_recipient(*snap_, facts(), from_, c, diversion_, lookup, rewriter);
   if (decision.delay_cs > 0) co_await pause(decision.delay_cs);
   if (decision.refusal) {
     refuse_recipient(address, *decision.refusal);
@@ -740,7 +768,7 @@ asio::awaitable<void> Session::on(const core::smtp::Data&) {
   if (!sent) co_return;
   data_deadline_ = Clock::now() + dot_timeout_;
   auto message = new_message();
-  core::smtp::DataDecoder decoder({settings_.max_message_size, 0});
+  core::smtp::DataDecoder decoder({settings_->max_message_size, 0});
   std::string decoded;
   for (;;) {
     auto pending = reader_.buffered();
@@ -773,7 +801,7 @@ asio::awaitable<void> Session::on(const core::smtp::Data&) {
 }
 
 asio::awaitable<bool> Session::skip_bytes(std::uint64_t n) {
-  if (n > settings_.max_message_size) {
+  if (n > settings_->max_message_size) {
     close_with({552, "5.3.4", "Message size exceeds fixed maximum message size"}, "BDAT chunk too large to skip");
     co_return false;
   }
@@ -800,7 +828,7 @@ asio::awaitable<void> Session::on(const core::smtp::Bdat& c) {
     bdat_crlf_.reset();
     bdat_size_ = 0;
   }
-  bool oversize = bdat_size_ + c.size > settings_.max_message_size;
+  bool oversize = bdat_size_ + c.size > settings_->max_message_size;
   if (oversize) {
     bool skipped = co_await skip_bytes(c.size);
     if (!skipped) co_return;
@@ -877,7 +905,7 @@ asio::awaitable<void> Session::deliver(MessageAssembler& message) {
   }
   TransactionInfo info;
   info.from = from_;
-  info.source_channel = settings_.name;
+  info.source_channel = settings_->name;
   info.auth_user = auth_user_;
   info.message_id = message.facts().message_id;
   EnqueueFacts facts;
@@ -991,7 +1019,7 @@ asio::awaitable<void> Session::auth_step(const SaslExchange::Step& step) {
   auth_user_ = core::to_lower(user);
   log_auth(r);
   sasl_.reset();
-  switch_channel(settings_.sasl_switch);
+  switch_channel(settings_->sasl_switch);
   reply(r);
 }
 
@@ -1000,13 +1028,13 @@ asio::awaitable<void> Session::auth_failed(const Reply& r) {
   sasl_.reset();
   reply(r);
   if (r.code == 454) co_return;  // our database failed, not the client
-  if (++bad_auths_ >= settings_.bad_auth_limit)
+  if (++bad_auths_ >= settings_->bad_auth_limit)
     close_with(replies::too_many_auth_failures(), "disconnect bad authentication limit reached");
   co_return;
 }
 
 asio::awaitable<void> Session::on(const core::smtp::Etrn& c) {
-  auto decision = decide_etrn(*snap_, settings_.name, c.node);
+  auto decision = decide_etrn(*snap_, settings_->name, c.node);
   Reply r;
   if (decision.refusal) {
     r = *decision.refusal;

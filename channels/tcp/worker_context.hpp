@@ -45,8 +45,11 @@ class Watched {
   Watched* next_ = nullptr;
 };
 
-/// Handlers waiting for another thread's result.
-class Parking {
+/// Handlers waiting for another thread's result. Results that come in
+/// while the worker is busy go back together: the commit thread finishes a
+/// whole batch of commits at once, and one post (one wake-up of the worker's
+/// epoll_wait) then resumes all of that worker's sessions, not one each.
+class Parking : public std::enable_shared_from_this<Parking> {
  public:
   struct Parked {
     virtual ~Parked() = default;
@@ -62,26 +65,29 @@ class Parking {
     return id;
   }
 
-  /// From any thread: posts the parked handler back to its io_context,
+  /// From any thread: hands the parked handler back to its io_context,
   /// unless that is gone.
   void finish(std::uint64_t id) {
     std::lock_guard lock(mutex_);
     if (dead_) return;
     auto it = entries_.find(id);
     if (it == entries_.end()) return;
-    std::shared_ptr<Parked> entry = std::move(it->second);
+    ready_.push_back(std::move(it->second));
     entries_.erase(it);
-    asio::post(context_, [entry] { entry->complete(); });
+    // The first since the last drain posts the drain; later ones join it.
+    if (ready_.size() == 1) asio::post(context_, [self = shared_from_this()] { self->drain(); });
   }
 
   /// The io_context is shutting down: nothing is posted from now on; the
   /// parked handlers (and the coroutines they hold) are destroyed here.
   void kill() {
     std::unordered_map<std::uint64_t, std::unique_ptr<Parked>> doomed;
+    std::vector<std::unique_ptr<Parked>> doomed_ready;
     {
       std::lock_guard lock(mutex_);
       dead_ = true;
       doomed.swap(entries_);
+      doomed_ready.swap(ready_);
     }
   }
 
@@ -91,6 +97,17 @@ class Parking {
   bool dead_ = false;
   std::uint64_t next_id_ = 0;
   std::unordered_map<std::uint64_t, std::unique_ptr<Parked>> entries_;
+  std::vector<std::unique_ptr<Parked>> ready_;  ///< finished, not yet resumed
+
+  /// On the worker: resumes everything finished so far.
+  void drain() {
+    std::vector<std::unique_ptr<Parked>> batch;
+    {
+      std::lock_guard lock(mutex_);
+      batch.swap(ready_);
+    }
+    for (auto& entry : batch) entry->complete();
+  }
 };
 
 class WorkerContext : public asio::execution_context::service {

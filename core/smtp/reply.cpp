@@ -2,6 +2,7 @@
 #include "core/smtp/reply.hpp"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace imta::core::smtp {
 namespace {
@@ -15,18 +16,24 @@ char printable(char c) {
   return (u < 0x20 || u == 0x7f) ? '?' : c;
 }
 
+// Written straight into `out` (the session's output buffer): no line or
+// number strings of its own.
 void append_line(std::string& out, const Reply& reply, std::string_view text, bool last) {
-  std::string line = std::to_string(reply.code);
-  line += last ? ' ' : '-';
+  const std::size_t start = out.size();
+  char code[16];
+  const int digits = std::snprintf(code, sizeof code, "%d", reply.code);
+  out.append(code, static_cast<std::size_t>(std::clamp(digits, 0, static_cast<int>(sizeof code) - 1)));
+  out += last ? ' ' : '-';
   if (!reply.enhanced.empty()) {
-    line += reply.enhanced;
-    if (!text.empty()) line += ' ';
+    out += reply.enhanced;
+    if (!text.empty()) out += ' ';
   }
-  for (char c : text) line += printable(c);
-  if (line.size() > max_reply_line - 2) line.resize(max_reply_line - 2);
+  const std::size_t text_at = out.size();
+  out.append(text);
+  for (std::size_t i = text_at; i < out.size(); ++i) out[i] = printable(out[i]);
+  if (out.size() - start > max_reply_line - 2) out.resize(start + max_reply_line - 2);
   // A bare code is a legal last line ("250"); drop the separator we added.
-  if (last && line.size() == 4) line.resize(3);
-  out += line;
+  if (last && out.size() - start == 4) out.resize(start + 3);
   out += "\r\n";
 }
 
@@ -50,9 +57,21 @@ std::string_view leading_enhanced(std::string_view text, int code) {
 
 std::string to_wire(const Reply& reply) {
   std::string out;
-  auto lines = reply_lines(reply);
-  for (std::size_t i = 0; i < lines.size(); ++i) append_line(out, reply, lines[i], i + 1 == lines.size());
+  append_wire(out, reply);
   return out;
+}
+
+void append_wire(std::string& out, const Reply& reply) {
+  std::string_view rest = reply.text;
+  for (;;) {
+    std::size_t nl = rest.find('\n');
+    if (nl == std::string_view::npos) {
+      append_line(out, reply, rest, true);
+      return;
+    }
+    append_line(out, reply, rest.substr(0, nl), false);
+    rest.remove_prefix(nl + 1);
+  }
 }
 
 std::vector<std::string_view> reply_lines(const Reply& reply) {

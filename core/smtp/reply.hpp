@@ -37,6 +37,8 @@ inline constexpr std::size_t max_reply_line = 512;
 /// enhanced code when there is one. An empty text gives one line with just
 /// the code (and the enhanced code).
 std::string to_wire(const Reply& reply);
+/// The same, appended to `out`.
+void append_wire(std::string& out, const Reply& reply);
 
 /// The lines of `reply.text` (at least one, possibly empty).
 std::vector<std::string_view> reply_lines(const Reply& reply);

@@ -92,8 +92,14 @@ start_imtad() {
   for _ in $(seq 200); do [ -f "$inst/run/dispatcher.status" ] && break; sleep 0.1; done
   # The job controller would deliver what arrives (to the local channel)
   # while we measure; the benchmark is about acceptance, so it pauses.
+  # Its notification socket goes too: a paused controller's full socket
+  # would make every commit batch retry the files refused so far (the
+  # notifier keeps them for a controller that is only busy), a cost a
+  # running controller never causes; without the socket each batch's
+  # notification fails at once, as when no controller runs.
   for _ in $(seq 50); do [ -S "$inst/run/job_controller.ctl" ] && break; sleep 0.1; done
   if [ -f "$inst/run/job_controller.pid" ]; then kill -STOP "$(cat "$inst/run/job_controller.pid")" 2>/dev/null || true; fi
+  rm -f "$inst/run/job_controller.sock"
 }
 stop_imtad() {  # (the paused job controller gets SIGTERM before it may run again)
   kill "$imtad_pid" 2>/dev/null || true
