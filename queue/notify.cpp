@@ -13,9 +13,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <iterator>
 
 namespace imta::queue {
 
@@ -26,7 +28,7 @@ namespace {
 constexpr std::size_t kMaxDatagram = 16 * 1024;
 /// Most files a notifier keeps for a later flush after the controller's
 /// queue refused them.
-constexpr std::size_t kMaxPending = 100'000;
+constexpr std::size_t kMaxPending = 10'000;
 
 bool fill_address(const std::filesystem::path& path, sockaddr_un& address, socklen_t& length) {
   const std::string& text = path.native();
@@ -72,31 +74,36 @@ Sent send_datagram(int fd, const std::filesystem::path& path, std::string_view b
 
 /// Sends `files` in datagrams; the files of datagrams the controller's full
 /// queue refused go to `*refused` (when given). True when all went out.
-bool send_files(int fd, const std::filesystem::path& path, const std::vector<QueuePath>& files,
-                std::vector<QueuePath>* refused) {
+/// Sends `files` in datagrams of at most kMaxDatagram. Stops at the first
+/// datagram that does not go out: once the controller's queue is full the
+/// rest would be refused too (one failed send per call, not one per
+/// datagram of a backlog). `sent` is how many files, from the front, went
+/// out; the result is how the last attempt ended.
+Sent send_files(int fd, const std::filesystem::path& path, const std::vector<QueuePath>& files, std::size_t& sent) {
   std::string datagram;
-  std::size_t first = 0;  // the first file of `datagram`
-  bool all_sent = true;
-  auto send = [&](std::size_t end) {
-    const Sent sent = send_datagram(fd, path, datagram);
-    if (sent != Sent::ok) all_sent = false;
-    if (sent == Sent::full && refused) refused->insert(refused->end(), files.begin() + first, files.begin() + end);
-    datagram.clear();
-    first = end;
-  };
+  sent = 0;
   for (std::size_t i = 0; i < files.size(); ++i) {
     const auto& f = files[i];
     std::string line = f.channel + '\t' + f.path.native() + '\n';
-    if (!datagram.empty() && datagram.size() + line.size() > kMaxDatagram) send(i);
+    if (!datagram.empty() && datagram.size() + line.size() > kMaxDatagram) {
+      if (auto result = send_datagram(fd, path, datagram); result != Sent::ok) return result;
+      sent = i;
+      datagram.clear();
+    }
     datagram += line;
   }
-  if (!datagram.empty()) send(files.size());
-  return all_sent && !files.empty();
+  if (datagram.empty()) return Sent::ok;
+  auto result = send_datagram(fd, path, datagram);
+  if (result == Sent::ok) sent = files.size();
+  return result;
 }
 
 }  // namespace
 
-bool EnqueueNotifier::enqueued(const std::vector<QueuePath>& files) { return send_files(fd_, path_, files, nullptr); }
+bool EnqueueNotifier::enqueued(const std::vector<QueuePath>& files) {
+  std::size_t sent = 0;
+  return !files.empty() && send_files(fd_, path_, files, sent) == Sent::ok;
+}
 
 void EnqueueNotifier::add(const std::vector<QueuePath>& files) {
   std::lock_guard lock(pending_mutex_);
@@ -110,17 +117,21 @@ bool EnqueueNotifier::flush() {
     files.swap(pending_);
   }
   if (files.empty()) return true;
-  // A full queue (the controller is busy) refuses a datagram: its files go
-  // out with the next flush instead of waiting for the periodic rescan. A
-  // controller that is not there (or never drains) does not make them pile
-  // up: past kMaxPending they are dropped, and the rescan finds them.
-  std::vector<QueuePath> refused;
-  const bool sent = send_files(fd_, path_, files, &refused);
-  if (!refused.empty()) {
+  // A full queue (the controller is busy) refuses a datagram: its files and
+  // the rest go out with the next flush instead of waiting for the periodic
+  // rescan. A controller that is not there (or never drains) does not make
+  // them pile up: past kMaxPending they are dropped, and the rescan finds them.
+  std::size_t sent = 0;
+  const Sent result = send_files(fd_, path_, files, sent);
+  if (result == Sent::full) {
+    files.erase(files.begin(), files.begin() + static_cast<std::ptrdiff_t>(sent));
     std::lock_guard lock(pending_mutex_);
-    if (pending_.size() + refused.size() <= kMaxPending) pending_.insert(pending_.begin(), refused.begin(), refused.end());
+    if (pending_.size() + files.size() <= kMaxPending) {
+      std::move(pending_.begin(), pending_.end(), std::back_inserter(files));
+      pending_.swap(files);  // the refused files first, then what came since
+    }
   }
-  return sent;
+  return result == Sent::ok;
 }
 
 bool EnqueueNotifier::submit(const std::string& channel) {
