@@ -4,7 +4,7 @@
 //
 // Fed by MailLogFile through the databases' thread (log_databases.hpp):
 // every message record written is turned there into a TrackingUpdate (a pure
-// function), and the updates gathered over about 200 ms are applied in one
+// function), and the updates gathered over about a second are applied in one
 // transaction. Nothing of this is on an SMTP session's path nor on the
 // mail.log writer's; when the process dies, the updates not yet committed
 // are lost (well under a second of them), never mail nor log lines. When the
