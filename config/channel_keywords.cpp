@@ -235,8 +235,8 @@ std::vector<KeywordSpec> build_table() {
   // and the retry schedule (every message is normal priority so far).
   t.implemented({"logging", "nologging", "subdirs", "backoff", "normalbackoff"});
   // What a channel is: SMTP (the SMTP client delivers it, sessions may be
-  // switched to it).
-  t.implemented({"smtp", "nosmtp"});
+  // switched to it), message submission (the server adds Date/Message-ID).
+  t.implemented({"smtp", "nosmtp", "submit", "nosubmit"});
   // The SMTP server (channels/tcp): what it offers, switching, limits, and
   // how it splits the queue copies it writes.
   t.implemented({"chunkingserver", "nochunkingserver", "single", "single_sys", "multiple", "addrsperfile",

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdio>
+#include <ctime>
 
 #include "core/smtp/address.hpp"
 
@@ -72,6 +73,13 @@ std::string rfc5322_date(std::int64_t unix_time, int utc_offset_minutes) {
   std::snprintf(buf, sizeof buf, "%s, %u %s %04d %02d:%02d:%02d %c%02d%02d", kDays[weekday], d, kMonths[m - 1], y,
                 secs / 3600, secs / 60 % 60, secs % 60, utc_offset_minutes < 0 ? '-' : '+', off / 60, off % 60);
   return buf;
+}
+
+std::string rfc5322_date_now() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  ::localtime_r(&now, &tm);
+  return rfc5322_date(now, static_cast<int>(tm.tm_gmtoff / 60));
 }
 
 std::string received_header(const ReceivedInfo& info) {

@@ -40,6 +40,8 @@ std::string with_protocol(const ReceivedInfo& info);
 
 /// An RFC 5322 date-time: "Sat, 21 Nov 2026 10:31:05 +0100".
 std::string rfc5322_date(std::int64_t unix_time, int utc_offset_minutes);
+/// The same for now, in the local time zone.
+std::string rfc5322_date_now();
 
 /// The whole header, folded, ending in CRLF.
 std::string received_header(const ReceivedInfo& info);

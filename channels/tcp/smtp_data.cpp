@@ -51,6 +51,8 @@ HeaderFacts scan_headers(std::string_view message_start) {
       ++facts.received;
     } else if (core::iequals(name, "Message-ID") && facts.message_id.empty()) {
       facts.message_id = std::string(value.substr(0, 998));
+    } else if (core::iequals(name, "Date")) {
+      facts.date = true;
     }
   });
   return facts;

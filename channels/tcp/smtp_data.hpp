@@ -26,6 +26,7 @@ inline constexpr std::size_t kHeadKeep = 64 * 1024;
 struct HeaderFacts {
   std::string message_id;  ///< the Message-ID field's value, unfolded and trimmed ("<...>")
   int received = 0;        ///< Received: fields (hops)
+  bool date = false;       ///< a Date: field is present
 };
 HeaderFacts scan_headers(std::string_view message_start);
 

@@ -131,6 +131,7 @@ ChannelSettings channel_settings(const config::Snapshot& s, std::string_view cha
   out.tls = offer_of(*ch, "tlsserver", "tls");
   out.sasl = offer_of(*ch, "saslserver", "");
   out.chunking = ch->has("chunkingserver");
+  out.submit = ch->has("submit");
   const auto* sw = ch->family("switchchannel");
   out.switch_channel = sw && sw->name == "switchchannel";
   out.allow_switch = !sw || sw->name != "noswitchchannel";

@@ -58,6 +58,9 @@ struct ChannelSettings {
   Offer tls = Offer::no;   ///< maytlsserver / musttlsserver (else maytls / musttls)
   Offer sasl = Offer::no;  ///< maysaslserver / mustsaslserver
   bool chunking = false;   ///< chunkingserver
+  /// submit: a message submission channel (RFC 6409 section 8): a message
+  /// without Date: or Message-ID: gets them here.
+  bool submit = false;
   bool switch_channel = false;  ///< switchchannel: connections may move to another channel
   bool allow_switch = true;     ///< not noswitchchannel: connections may move here
   bool logging = false;         ///< the `logging` keyword

@@ -195,6 +195,9 @@ class Session final : public Watched {
 
   // The mail transaction.
   std::string from_;
+  /// Fields a `submit` channel adds to the message being received (Date:,
+  /// Message-ID:), after the Received: field; empty otherwise.
+  std::string submission_fields_;
   core::smtp::MailParams mail_params_;
   Diversion diversion_ = Diversion::none;
   std::vector<AcceptedRecipient> recipients_;
@@ -621,6 +624,14 @@ std::unique_ptr<MessageAssembler> Session::new_message() {
                            std::chrono::system_clock::now().time_since_epoch())
                            .count();
     info.message_id = header.message_id;
+    submission_fields_.clear();
+    if (settings_->submit) {  // RFC 6409 section 8.3: the MSA may add what the client left out
+      if (!header.date) submission_fields_ += "Date: " + rfc5322_date_now() + "\r\n";
+      if (header.message_id.empty()) {
+        info.message_id = "<" + queue::new_queue_id() + "@" + config_->local_host() + ">";
+        submission_fields_ += "Message-ID: " + info.message_id + "\r\n";
+      }
+    }
     return make_copies(info, recipients_, plan_copies(*snap_, recipients_));
   };
   auto received = [this](const std::string& id) {
@@ -640,7 +651,7 @@ std::unique_ptr<MessageAssembler> Session::new_message() {
     ::localtime_r(&now, &tm);
     r.unix_time = now;
     r.utc_offset_minutes = static_cast<int>(tm.tm_gmtoff / 60);
-    return received_header(r);
+    return received_header(r) + submission_fields_;
   };
   return std::make_unique<MessageAssembler>(res_->store, maker, received);
 }
@@ -907,7 +918,8 @@ asio::awaitable<void> Session::deliver(MessageAssembler& message) {
   info.from = from_;
   info.source_channel = settings_->name;
   info.auth_user = auth_user_;
-  info.message_id = message.facts().message_id;
+  // The copies carry the Message-ID a `submit` channel added, if it did.
+  info.message_id = message.copies().empty() ? message.facts().message_id : message.copies().front().envelope.message_id;
   EnqueueFacts facts;
   facts.modifiers = modifiers();
   facts.size = message.size();

@@ -376,6 +376,49 @@ class SmtpServerTest(unittest.TestCase):
         # LOG_CONNECTION=131: the AUTH result is a U record.
         self.assertTrue(self.inst.wait_log(r" U TCP\|127\.0\.0\.1\|\d+\|127\.0\.0\.1\|\d+ SMTP alice 235 2\.7\.0"))
 
+    def test_submission_channel_adds_date_and_message_id(self):
+        """tcp_submit has `submit`: a message without Date: and Message-ID:
+        gets both (RFC 6409 section 8.3); one that has them is left alone;
+        tcp_local (no `submit`) adds nothing."""
+        def send(port, message, login=True):
+            with smtplib.SMTP("127.0.0.1", port, timeout=DEADLINE) as s:
+                s.ehlo("laptop.example")
+                s.starttls(context=Client.tls_context())
+                s.ehlo("laptop.example")
+                if login:
+                    s.login("alice", "alice-secret")
+                code, text = s.docmd("MAIL FROM:<alice@example.test>")
+                self.assertEqual(code, 250, text)
+                code, text = s.docmd("RCPT TO:<bob@example.test>")
+                self.assertEqual(code, 250, text)
+                code, text = s.data(message)
+                self.assertEqual(code, 250, text)
+                qid = queued_id(text.decode())
+            (path,) = self.inst.queue_files(qid)["l"]
+            return qid, parse_queue_file(path)[2].split(b"\r\n\r\n")[0].decode()
+
+        qid, header = send(self.inst.ports["submit"], b"Subject: bare\r\n\r\nbody\r\n")
+        fields = header.split("\r\n")
+        self.assertTrue(fields[0].startswith("Received: "), header)
+        after = 1  # the first line after the (folded) Received: field
+        while fields[after][:1] in (" ", "\t"):
+            after += 1
+        self.assertRegex(fields[after], r"^Date: \w{3}, \d{1,2} \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4}$")
+        m = re.match(r"^Message-ID: (<[0-9A-Za-z]+@mail\.example\.test>)$", fields[after + 1])
+        self.assertTrue(m, header)
+        self.assertTrue(self.inst.wait_log(r"tcp_submit +l +E.*" + re.escape(m.group(1))),
+                        [l for l in self.inst.log_lines() if "tcp_submit" in l])
+
+        _, kept = send(self.inst.ports["submit"],
+                       b"Date: Sat, 21 Nov 2026 10:00:00 +0000\r\nMessage-ID: <own@laptop.example>\r\n"
+                       b"Subject: complete\r\n\r\nbody\r\n")
+        self.assertEqual(kept.count("Date:"), 1)
+        self.assertEqual(re.findall(r"Message-ID: (\S+)", kept), ["<own@laptop.example>"])
+
+        _, plain = send(self.port, b"Subject: bare to tcp_local\r\n\r\nbody\r\n", login=False)
+        self.assertNotIn("\r\nDate:", plain)
+        self.assertNotIn("Message-ID:", plain)
+
     def test_failed_auth_disconnects_after_the_limit(self):
         c = Client(self.port, EXTERNAL)
         c.reply()
