@@ -58,6 +58,9 @@ bool pread_some(int fd, std::uint64_t offset, std::size_t length, std::string& o
     }
     if (n == 0) break;
     got += static_cast<std::size_t>(n);
+    // A short read of a regular file is its end: no second call to hear 0.
+    // (Queue files only grow under the lock their readers hold.)
+    if (got < length) break;
   }
   out.resize(got);
   return true;
@@ -117,9 +120,10 @@ std::optional<Locked> lock_file(const fs::path& path, int open_flags, ClaimError
   return locked;
 }
 
-ParsedFile read_parsed(int fd, int* io_error) {
+ParsedFile read_parsed(int fd, int* io_error, std::string* message) {
   ParsedFile parsed;
   if (io_error) *io_error = 0;
+  if (message) message->clear();
   auto read_failed = [&] {
     if (io_error) *io_error = errno;
     parsed.status = ParseStatus::corrupt;
@@ -154,6 +158,9 @@ ParsedFile read_parsed(int fd, int* io_error) {
       return parsed;
     }
     trailer = head.substr(static_cast<std::size_t>(message_end));
+    // The message is in memory already: a claim keeps it rather than
+    // reading it again.
+    if (message) message->assign(head, message_offset, static_cast<std::size_t>(envelope->size));
   } else {
     struct stat st {};
     if (::fstat(fd, &st) != 0) return read_failed();
@@ -170,6 +177,7 @@ ParsedFile read_parsed(int fd, int* io_error) {
     parsed.status = ParseStatus::incomplete;
     parsed.error = "no end marker after the message";
     parsed.history.clear();
+    if (message) message->clear();
     return parsed;
   }
   parsed.status = ParseStatus::ok;

@@ -64,7 +64,9 @@ std::optional<Locked> lock_file(const fs::path& path, int open_flags, ClaimError
 /// and the history behind the message. The message itself is not read.
 /// A read error comes back as corrupt with the system error as text and its
 /// errno in `io_error` (0 when the file was read).
-ParsedFile read_parsed(int fd, int* io_error = nullptr);
+/// With `message`: when one read covered the whole file, the message bytes
+/// are left there (empty otherwise), so a claim need not read them again.
+ParsedFile read_parsed(int fd, int* io_error = nullptr, std::string* message = nullptr);
 
 /// Appends history records to a locked file and makes them durable. A torn
 /// record left by an earlier crash is closed with a newline first, so it

@@ -71,10 +71,12 @@ FileAttempt attempt_file(Master& master, const MasterServices& services, const Q
     o.log_diagnostics = "delivery failed: unknown error";
     report.recipients.assign(recipients.size(), o);
   }
-  const std::string tried = display(claim->entry());
+  // Only with a trace (debug): these lines cost allocations per file.
+  const bool tracing = static_cast<bool>(services.trace);
+  const std::string tried = tracing ? display(claim->entry()) : std::string();
   // The lines first: apply_outcome may turn a bounce whose notice cannot be
   // enqueued into a deferral, which its summary then shows.
-  if (!report.hold) {
+  if (tracing && !report.hold) {
     for (std::size_t i = 0; i < recipients.size(); ++i) {
       const RecipientOutcome* o = i < report.recipients.size() ? &report.recipients[i] : nullptr;
       std::string line = tried + " " + recipients[i].active + ": " +
@@ -89,7 +91,7 @@ FileAttempt attempt_file(Master& master, const MasterServices& services, const Q
   if (!out.summary.error.empty()) {
     out.result = FileAttempt::Result::failed;
     out.error = out.summary.error;
-    trace(tried + ": " + out.error + " (the file stays; a later attempt acts again)");
+    if (tracing) trace(tried + ": " + out.error + " (the file stays; a later attempt acts again)");
     return out;
   }
   if (out.summary.held) {
@@ -99,13 +101,14 @@ FileAttempt attempt_file(Master& master, const MasterServices& services, const Q
   }
   if (out.summary.file_removed) {
     out.result = FileAttempt::Result::finished;
-    trace(tried + ": done (" + std::to_string(out.summary.delivered) + " delivered, " +
-          std::to_string(out.summary.bounced) + " bounced, " + std::to_string(out.summary.removed) + " removed)");
+    if (tracing)
+      trace(tried + ": done (" + std::to_string(out.summary.delivered) + " delivered, " +
+            std::to_string(out.summary.bounced) + " bounced, " + std::to_string(out.summary.removed) + " removed)");
     return out;
   }
   out.result = FileAttempt::Result::deferred;
   out.entry = claim->entry();
-  trace(tried + ": " + std::to_string(out.summary.deferred) + " deferred, now " + display(out.entry));
+  if (tracing) trace(tried + ": " + std::to_string(out.summary.deferred) + " deferred, now " + display(out.entry));
   return out;
 }
 

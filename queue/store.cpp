@@ -882,6 +882,7 @@ Claim::Claim(Claim&& other) noexcept
     : entry_(std::move(other.entry_)),
       file_(std::move(other.file_)),
       fd_(std::exchange(other.fd_, -1)),
+      message_(std::move(other.message_)),
       finished_(other.finished_) {}
 
 Claim& Claim::operator=(Claim&& other) noexcept {
@@ -889,6 +890,7 @@ Claim& Claim::operator=(Claim&& other) noexcept {
     Fd closing(std::exchange(fd_, std::exchange(other.fd_, -1)));
     entry_ = std::move(other.entry_);
     file_ = std::move(other.file_);
+    message_ = std::move(other.message_);
     finished_ = other.finished_;
   }
   return *this;
@@ -897,6 +899,7 @@ Claim& Claim::operator=(Claim&& other) noexcept {
 Claim::~Claim() { Fd closing(fd_); }
 
 std::string Claim::message() const {
+  if (!message_.empty() || file_.envelope.size == 0) return message_;
   std::string bytes;
   if (fd_ < 0 || !pread_some(fd_, file_.message_offset, static_cast<std::size_t>(file_.envelope.size), bytes))
     return {};
@@ -907,7 +910,8 @@ std::optional<Claim> Store::claim(const QueueEntry& entry, ClaimError* why) cons
   auto locked = lock_file(entry.path, O_RDWR | O_APPEND, why);
   if (!locked) return std::nullopt;
   int io_error = 0;
-  auto parsed = read_parsed(locked->fd.get(), &io_error);
+  std::string message;
+  auto parsed = read_parsed(locked->fd.get(), &io_error, &message);
   if (parsed.status != ParseStatus::ok) {
     if (why) {
       *why = io_error ? ClaimError::io
@@ -917,7 +921,7 @@ std::optional<Claim> Store::claim(const QueueEntry& entry, ClaimError* why) cons
     return std::nullopt;
   }
   QueueEntry current = make_entry(entry.channel, entry.name, entry.path, locked->st);
-  return Claim(std::move(current), std::move(parsed), locked->fd.release());
+  return Claim(std::move(current), std::move(parsed), locked->fd.release(), std::move(message));
 }
 
 namespace {

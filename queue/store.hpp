@@ -160,10 +160,14 @@ class Claim {
 
  private:
   friend class Store;
-  Claim(QueueEntry entry, ParsedFile file, int fd) : entry_(std::move(entry)), file_(std::move(file)), fd_(fd) {}
+  Claim(QueueEntry entry, ParsedFile file, int fd, std::string message = {})
+      : entry_(std::move(entry)), file_(std::move(file)), fd_(fd), message_(std::move(message)) {}
   QueueEntry entry_;
   ParsedFile file_;
   int fd_ = -1;
+  /// The message bytes when the claim's first read covered the whole file
+  /// (small messages); empty otherwise: message() reads them then.
+  std::string message_;
   bool finished_ = false;  ///< completed: the file is gone
 };
 

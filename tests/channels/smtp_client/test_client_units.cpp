@@ -112,6 +112,21 @@ TEST_CASE("message data is dot-stuffed and ends with CRLF.CRLF", "[smtp_client]"
   CHECK(dot_stuff("no end") == "no end\r\n.\r\n");
   CHECK(dot_stuff("") == ".\r\n");
   CHECK(dot_stuff("bare\nlf\n.x") == "bare\r\nlf\r\n..x\r\n.\r\n");
+  CHECK(dot_stuff("\n\n.") == "\r\n\r\n..\r\n.\r\n");
+  CHECK(dot_stuff("ends in CR\r") == "ends in CR\r\n.\r\n");
+
+  // Bare LFs, a lone CR, dots: split in two anywhere, the same bytes.
+  const std::string mixed = "p\n.q\r\n\r\n.\nr\rs";
+  CHECK(dot_stuff(mixed) == "p\r\n..q\r\n\r\n..\r\nr\rs\r\n.\r\n");
+  for (std::size_t cut = 0; cut <= mixed.size(); ++cut) {
+    std::string out;
+    DotStuffer s;
+    s.encode(std::string_view(mixed).substr(0, cut), out);
+    s.encode(std::string_view(mixed).substr(cut), out);
+    s.finish(out);
+    INFO(cut);
+    CHECK(out == dot_stuff(mixed));
+  }
 
   // In pieces, split anywhere, the same bytes come out.
   std::string message = "x\r\n.y\r\n\r\n.\r\nz";
