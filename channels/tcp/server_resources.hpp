@@ -67,8 +67,9 @@ struct ServerResources {
   /// The configuration of the last load or reload (the store asks it for
   /// each channel's `subdirs`; sessions use the one they started with).
   std::atomic<std::shared_ptr<const config::Snapshot>> snapshot;
-  /// Tells the job controller about each commit and each ETRN. Before the
-  /// store: the store's commit thread uses it until the store is gone.
+  /// Tells the job controller about each commit (once its E records are
+  /// written) and each ETRN. Before the log: the log writer's thread uses it
+  /// until the log is gone.
   queue::EnqueueNotifier notifier;
   queue::Store store;
   core::log::AsyncMailLog log;

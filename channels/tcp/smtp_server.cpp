@@ -90,9 +90,6 @@ queue::StoreOptions store_options(const core::Instance& instance, const config::
   const auto& sync = snapshot.options.text("QUEUE_SYNC");
   if (sync == "fdatasync") o.group_barrier = queue::GroupBarrier::fdatasync;
   if (sync == "file") o.sync = queue::SyncMode::per_file;
-  // The files of a whole batch of commits in one datagram to the job
-  // controller (sessions add() theirs as their commits complete).
-  o.after_commit_batch = [&resources] { resources.notifier.flush(); };
   o.subdirs = [&resources](std::string_view channel) -> unsigned {
     auto snap = resources.snapshot.load();
     return snap ? config::channel_subdirs(snap->imta_cnf, channel) : 0u;
@@ -109,7 +106,12 @@ ServerResources::ServerResources(const core::Instance& inst, std::shared_ptr<con
       store(store_options(inst, *snap, *this)),
       log(config::mail_log_file_options(inst, *snap)),
       users(core::users_db_path(inst)),
-      username(queue::process_user()) {}
+      username(queue::process_user()) {
+  // The files whose E records the log writer just wrote go to the job
+  // controller in one datagram per round (sessions hand them over with
+  // their records: see Session::deliver).
+  log.set_after_round([this] { notifier.flush(); });
+}
 
 void ServerResources::load_tls() {
   auto dir = instance.config_dir() / "tls";

@@ -893,17 +893,8 @@ asio::awaitable<void> Session::deliver(MessageAssembler& message) {
     co_return;
   }
   auto* txn = &message.transaction();
-  // (A plain pointer: the notifier outlives the store's commit thread, and
-  // a callback must never hold the last reference to the resources, whose
-  // destructor joins that thread.)
-  auto* notifier = &res_->notifier;
-  std::function<void(std::function<void(CommitOutcome)>)> commit = [txn, notifier](
-                                                                        std::function<void(CommitOutcome)> done) {
-    txn->commit_async([done, notifier](std::error_code ec, std::vector<queue::QueuePath> paths) {
-      // On the commit thread, off the sessions' threads: the job controller
-      // hears of the files with the rest of the batch (one non-blocking
-      // datagram after the batch; if it is lost, its rescan finds them).
-      if (!ec) notifier->add(paths);
+  std::function<void(std::function<void(CommitOutcome)>)> commit = [txn](std::function<void(CommitOutcome)> done) {
+    txn->commit_async([done](std::error_code ec, std::vector<queue::QueuePath> paths) {
       done({ec, std::move(paths)});
     });
   };
@@ -932,7 +923,13 @@ asio::awaitable<void> Session::deliver(MessageAssembler& message) {
     r.thread = worker_.number;
     r.count = count_;
   }
-  res_->log.write(std::move(records));
+  // The job controller hears of the files once their E records are in
+  // mail.log (the writer sends one datagram per round; if it is lost, the
+  // controller's rescan finds them), so no D can be logged before its E.
+  // (A plain pointer: the notifier outlives the log writer, and the action
+  // must never hold the last reference to the resources.)
+  auto* notifier = &res_->notifier;
+  res_->log.write(std::move(records), [notifier, paths = std::move(outcome.paths)] { notifier->add(paths); });
   reply({250, "2.0.0", "Ok: queued as " + message.id()});
   reset_transaction();
 }

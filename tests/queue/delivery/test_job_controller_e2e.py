@@ -137,9 +137,10 @@ class JobControllerTest(unittest.TestCase):
 
     def test_notifications_lost_to_a_full_socket_are_made_up_by_an_early_rescan(self):
         # The kernel queues at most net.unix.max_dgram_qlen datagrams on the
-        # controller's socket; enqueuers finding it full drop theirs. While
-        # the controller is stopped, each SMTP transaction sends one: the
-        # first qlen wait, the rest are lost. Once it runs again, it reads a
+        # controller's socket; enqueuers finding it full keep theirs for
+        # their next try. While the controller is stopped, each round of the
+        # dispatcher's log writer sends one: the first qlen wait, the rest
+        # are refused. Once it runs again, it reads a
         # full queue, so it rescans as soon as the burst is over, long
         # before SYNCH_TIME (300 s).
         inst = self.inst
@@ -149,15 +150,18 @@ class JobControllerTest(unittest.TestCase):
             self.skipTest("net.unix.max_dgram_qlen is %d: too many messages to fill it" % qlen)
         jc = inst.pid("job_controller")
         os.kill(jc, signal.SIGSTOP)
+        # The dispatcher sends one datagram per round of its log writer,
+        # which may gather a few transactions: send plenty.
+        count = qlen * 4 + 5
         try:
-            for i in range(qlen + 5):
+            for i in range(count):
                 inst.send("burst%d@bitbucket-daemon" % i)
         finally:
             os.kill(jc, signal.SIGCONT)
         wait_for("every file to go", lambda: not inst.files("bitbucket"))
         wait_for("every D record", lambda: len(inst.log_lines(r" bitbucket\s+D 1 .*burst\d+@bitbucket-daemon")) ==
-                 qlen + 5)
-        self.assertIn("queue rescan (notifications may have been lost)", inst.imtad_output())
+                 count)
+        wait_for("the early rescan", lambda: "queue rescan (notifications may have been lost)" in inst.imtad_output())
 
     def test_process_jobs_and_restart_of_a_dead_controller(self):
         inst = self.inst
