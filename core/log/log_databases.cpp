@@ -100,11 +100,13 @@ void LogDatabases::run() {
 
 void LogDatabases::apply(std::vector<Chunk>& batch) {
     if (batch.empty()) return;
-    for (const auto& chunk : batch)
-        for (const auto& w : chunk) {
-            if (tracking_)
-                if (auto u = tracking_update(w.record, w.when)) tracking_->add(std::move(*u));
+    for (auto& chunk : batch)
+        for (auto& w : chunk) {
+            // The counters read the record; tracking then takes its texts
+            // (the record is not used again).
             if (counters_) counters_->add(w.record);
+            if (tracking_)
+                if (auto u = tracking_update(std::move(w.record), w.when)) tracking_->add(std::move(*u));
         }
     if (tracking_) tracking_->commit();
     if (counters_) counters_->commit();

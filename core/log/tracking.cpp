@@ -53,10 +53,15 @@ bool starts_with_code(std::string_view s) {
 
 int code_value(std::string_view s) { return (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0'); }
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
+// Where `smtp;` starts in `s` at or after `from`, case ignored (no lowered
+// copy: this runs for every record's diagnostics).
+std::size_t find_smtp_type(std::string_view s, std::size_t from) {
+    for (auto at = s.find(';', from); at != std::string_view::npos; at = s.find(';', at + 1)) {
+        if (at < 4 || at - 4 < from) continue;
+        const auto l = [&](std::size_t i) { return std::tolower(static_cast<unsigned char>(s[i])); };
+        if (l(at - 4) == 's' && l(at - 3) == 'm' && l(at - 2) == 't' && l(at - 1) == 'p') return at - 4;
+    }
+    return std::string_view::npos;
 }
 
 // The remote IP of the first `(TCP|lip|lport|rip|rport)` in `text`.
@@ -164,8 +169,7 @@ std::string queue_id_of(const LogRecord& r) {
 int smtp_code_of(const LogRecord& r) {
     if (r.smtp_code != 0) return r.smtp_code;
     for (const auto& d : r.diagnostics) {
-        const std::string l = lower(d);
-        for (auto at = l.find("smtp;"); at != std::string::npos; at = l.find("smtp;", at + 1)) {
+        for (auto at = find_smtp_type(d, 0); at != std::string_view::npos; at = find_smtp_type(d, at + 1)) {
             std::string_view rest = std::string_view(d).substr(at + 5);
             while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
             if (starts_with_code(rest)) return code_value(rest);
@@ -202,21 +206,22 @@ std::string client_helo_of(const LogRecord& r) {
     return std::string(c.substr(0, paren));
 }
 
-std::optional<TrackingUpdate> tracking_update(const LogRecord& r, std::chrono::system_clock::time_point when) {
+std::optional<TrackingUpdate> tracking_update(const LogRecord& record, std::chrono::system_clock::time_point when) {
+    if (status_of(record.code).empty()) return std::nullopt;
+    LogRecord copy = record;
+    return tracking_update(std::move(copy), when);
+}
+
+std::optional<TrackingUpdate> tracking_update(LogRecord&& r, std::chrono::system_clock::time_point when) {
     std::string status = status_of(r.code);
     if (status.empty()) return std::nullopt;
     TrackingUpdate u;
     u.when = seconds_of(when);
     u.status = std::move(status);
     u.enqueue = r.code == RecordCode::Enqueue;
-    u.source_channel = r.source_channel;
-    u.dest_channel = r.dest_channel;
-    u.final_to = r.active_to;
-    u.orig_to = r.orig_to.empty() ? r.active_to : r.orig_to;
+    // What the helpers below read first; the texts only copied into the
+    // update are moved out of the record after (no heap copy per field).
     u.queue_id = queue_id_of(r);
-    u.size = static_cast<std::int64_t>(r.size_bytes);
-    u.env_from = r.env_from;
-    if (!r.message_ids.empty()) u.message_id = r.message_ids.front();
     if (u.enqueue || r.code == RecordCode::Refused) {
         u.client_ip = client_ip_of(r);
         u.client_helo = client_helo_of(r);
@@ -225,7 +230,14 @@ std::optional<TrackingUpdate> tracking_update(const LogRecord& r, std::chrono::s
     u.delivery_ip = remote_ip_of(r);
     const bool here = r.code == RecordCode::Dequeue || r.code == RecordCode::Return || r.code == RecordCode::Refused;
     if (u.delivery_ip.empty() && here) u.delivery_ip = "127.0.0.1";
-    u.spam_status = r.spam_status;
+    u.size = static_cast<std::int64_t>(r.size_bytes);
+    u.source_channel = std::move(r.source_channel);
+    u.dest_channel = std::move(r.dest_channel);
+    u.orig_to = r.orig_to.empty() ? r.active_to : std::move(r.orig_to);
+    u.final_to = std::move(r.active_to);
+    u.env_from = std::move(r.env_from);
+    if (!r.message_ids.empty()) u.message_id = std::move(r.message_ids.front());
+    u.spam_status = std::move(r.spam_status);
     u.spam_score = r.spam_score;
     if (!u.message_id.empty())
         u.message_key = u.message_id;
@@ -348,7 +360,8 @@ struct TrackingDb::Statements {
           insert(db.prepare(
               "INSERT INTO tracking (message_key, orig_to, final_to, channel, hops, queued, processed, queue_id, "
               "size, client_ip, client_helo, message_id, env_from, status, status_code, spam_status, spam_score, "
-              "delivery_ip) VALUES (?1, ?2, ?3, ?4, ?17, ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)")),
+              "delivery_ip) VALUES (?1, ?2, coalesce(?3, ?2), ?4, ?17, ?5, ?5, ?6, ?7, ?8, ?9, "
+              "CASE WHEN ?18 THEN ?1 ELSE ?10 END, ?11, coalesce(?12, 'queued'), ?13, ?14, ?15, ?16)")),
           continue_row(db.prepare(
               "UPDATE tracking SET final_to = ?2, channel = ?3, "
               "hops = CASE WHEN instr(hops, ' ' || ?3 || ' ') > 0 THEN hops ELSE hops || ?3 || ' ' END, "
@@ -444,15 +457,23 @@ struct TrackingDb::Statements {
     }
 
     void insert_row(const TrackingUpdate& u, const std::string& channel, const std::string& hops) {
+        // SQLite copies every text bound (a malloc and a free each), so
+        // what usually repeats another parameter is not bound again: the
+        // final recipient when it is the original one (?3 NULL), the
+        // Message-ID when it is the key (?18), the status of an E (?12 NULL).
         sqlite::Statement::Use s(insert);
-        s->bind(1, u.message_key).bind(2, u.orig_to).bind(3, u.final_to).bind(4, channel).bind(5, u.when);
+        s->bind(1, u.message_key).bind(2, u.orig_to).bind(4, channel).bind(5, u.when);
+        if (u.final_to != u.orig_to) s->bind(3, u.final_to);
         bind_or_null(*s, 6, u.queue_id);
         s->bind(7, u.size);
         bind_or_null(*s, 8, u.client_ip);
         bind_or_null(*s, 9, u.client_helo);
-        bind_or_null(*s, 10, u.message_id);
+        const bool id_is_key = !u.message_id.empty() && u.message_id == u.message_key;
+        s->bind(18, std::int64_t{id_is_key});
+        if (!id_is_key) bind_or_null(*s, 10, u.message_id);
         bind_or_null(*s, 11, u.env_from);
-        s->bind(12, u.status).bind(13, std::int64_t{u.status_code});
+        if (u.status != "queued") s->bind(12, u.status);
+        s->bind(13, std::int64_t{u.status_code});
         bind_or_null(*s, 14, u.spam_status);
         bind_or_null(*s, 15, u.spam_score ? score_text(*u.spam_score) : std::string());
         bind_or_null(*s, 16, u.delivery_ip);

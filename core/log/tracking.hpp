@@ -77,6 +77,9 @@ struct TrackingUpdate {
 /// The update `record` makes, or nullopt for records that are not about a
 /// message and recipient (connection records, B records).
 std::optional<TrackingUpdate> tracking_update(const LogRecord& record, std::chrono::system_clock::time_point when);
+/// The same, taking the texts it keeps from `record` (left valid but
+/// unspecified): the databases' thread, which owns its records.
+std::optional<TrackingUpdate> tracking_update(LogRecord&& record, std::chrono::system_clock::time_point when);
 
 // Pieces of tracking_update(), for tests and for other readers of records.
 /// queue_id, else the unique part of `filename` (`ZZ01ABC.00` -> `01ABC`).
