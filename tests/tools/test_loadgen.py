@@ -162,8 +162,10 @@ class SendToSink(LoadgenTest):
         sink, port, _ = self.start_sink("--quiet", "--messages", "50", "--record", sink_rec)
         r = self.send(port, "--messages", "50", "--concurrency", "5", "--record", send_rec)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        code, _ = self.stop_sink(sink)
-        self.assertEqual(code, 0)
+        # The sink stops by itself after its 50 messages (a SIGTERM could
+        # catch it while it exits).
+        self.assertEqual(sink.wait(timeout=DEADLINE), 0)
+        sink.communicate(timeout=DEADLINE)
         def load(path):
             with open(path) as f:
                 lines = f.read().splitlines()
