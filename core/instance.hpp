@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include <sys/types.h>
+
 namespace imta::core {
 
 /// Where an instance lives when neither --root nor IMTA_ROOT says otherwise.
@@ -28,6 +30,10 @@ class Instance {
   std::filesystem::path run_dir() const { return root_ / "run"; }
   /// The compiled configuration written by `imta cnbuild`.
   std::filesystem::path image_path() const { return config_dir() / "imta.image"; }
+
+  /// The pid in run/<name>.pid ("imtad", "dispatcher", "job_controller")
+  /// if that process is alive, else 0.
+  pid_t running_pid(const std::string& name) const;
 
   /// Empty when the instance looks usable; otherwise one line saying what is
   /// wrong and what to do ("no imta instance at /x (config/imta.cnf missing);

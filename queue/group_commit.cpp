@@ -111,10 +111,9 @@ class SyncPool {
   std::vector<std::thread> threads_;  // last: they use everything above
 };
 
-GroupCommit::GroupCommit(GroupBarrier barrier, int fs_fd, std::function<void()> after_batch)
+GroupCommit::GroupCommit(GroupBarrier barrier, int fs_fd)
     : kind_(barrier),
       fs_fd_(fs_fd),
-      after_batch_(std::move(after_batch)),
       pool_(barrier == GroupBarrier::fdatasync ? std::make_unique<SyncPool>(sync_helpers) : nullptr),
       thread_([this] { run(); }) {}
 
@@ -152,12 +151,6 @@ void GroupCommit::run() {
       // writers of the batch are still waiting for theirs.
       try {
         request.done(request.barrier ? result : std::error_code{});
-      } catch (...) {
-      }
-    }
-    if (after_batch_) {
-      try {
-        after_batch_();
       } catch (...) {
       }
     }

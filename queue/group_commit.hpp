@@ -45,10 +45,8 @@ class GroupCommit {
   };
 
   /// `fs_fd` is any descriptor on the queue file system (for syncfs); it
-  /// must outlive this object. `after_batch`, if given, runs on the commit
-  /// thread after the callbacks of each batch (e.g. to announce the whole
-  /// batch at once).
-  GroupCommit(GroupBarrier barrier, int fs_fd, std::function<void()> after_batch = {});
+  /// must outlive this object.
+  GroupCommit(GroupBarrier barrier, int fs_fd);
   /// Finishes every request already submitted, then stops the thread.
   ~GroupCommit();
   GroupCommit(const GroupCommit&) = delete;
@@ -65,7 +63,6 @@ class GroupCommit {
 
   const GroupBarrier kind_;
   const int fs_fd_;
-  const std::function<void()> after_batch_;
   std::unique_ptr<SyncPool> pool_;  // fdatasync barriers only
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -249,7 +249,7 @@ struct StoreCore {
     if (!committer) {
       root_fd = open_folder(options.root);
       if (!root_fd) return nullptr;
-      committer = std::make_unique<GroupCommit>(options.group_barrier, root_fd.get(), options.after_commit_batch);
+      committer = std::make_unique<GroupCommit>(options.group_barrier, root_fd.get());
     }
     return committer.get();
   }
@@ -575,6 +575,11 @@ void Transaction::commit_async(std::function<void(std::error_code, std::vector<Q
 }
 
 // --- store -------------------------------------------------------------------
+
+void apply_queue_sync(StoreOptions& options, std::string_view setting) {
+  if (setting == "fdatasync") options.group_barrier = GroupBarrier::fdatasync;
+  if (setting == "file") options.sync = SyncMode::per_file;
+}
 
 Store::Store(StoreOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 Store::~Store() = default;

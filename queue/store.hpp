@@ -60,11 +60,11 @@ struct StoreOptions {
   /// where the system allows it; false: always hidden named temporaries
   /// (.tmp.*) renamed into place. (Both are crash-safe; unnamed is cheaper.)
   bool unnamed_temporaries = true;
-  /// Runs on the commit thread after the completion callbacks of each
-  /// batch of commits (commit_async's `done`), e.g. to announce the batch's
-  /// files in one notification. Must not block.
-  std::function<void()> after_commit_batch;
 };
+
+/// Sets `options` from the QUEUE_SYNC option (option.dat): "syncfs" (the
+/// default), "fdatasync" or "file".
+void apply_queue_sync(StoreOptions& options, std::string_view setting);
 
 /// A new unique id: 18 base-36 characters; starts with the creation time in
 /// milliseconds (so ids sort by arrival and encode it), then process and

@@ -20,14 +20,6 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-/// The pid in run/<name>.pid if that process is alive, else 0.
-pid_t running_pid(const core::Instance& instance, const std::string& name) {
-  std::ifstream in(instance.run_dir() / (name + ".pid"));
-  pid_t pid = 0;
-  if (in >> pid && pid > 0 && ::kill(pid, 0) == 0) return pid;
-  return 0;
-}
-
 /// imtad lives next to imta (same build or install directory).
 fs::path imtad_path() {
   std::error_code ec;
@@ -47,7 +39,7 @@ bool wait_for(Pred done, std::chrono::milliseconds limit) {
 }
 
 int start(const core::Instance& instance) {
-  if (pid_t pid = running_pid(instance, "imtad")) {
+  if (pid_t pid = instance.running_pid("imtad")) {
     std::cerr << "imta start: imtad is already running (pid " << pid << ")\n";
     return exit_failure;
   }
@@ -72,12 +64,12 @@ int start(const core::Instance& instance) {
               << (instance.log_dir() / "imtad.log").string() << ")\n";
     return exit_failure;
   }
-  std::cout << "imtad started (pid " << running_pid(instance, "imtad") << ")\n";
+  std::cout << "imtad started (pid " << instance.running_pid("imtad") << ")\n";
   return exit_ok;
 }
 
 int stop(const core::Instance& instance) {
-  pid_t pid = running_pid(instance, "imtad");
+  pid_t pid = instance.running_pid("imtad");
   if (!pid) {
     std::cerr << "imta stop: imtad is not running\n";
     return exit_failure;
@@ -92,7 +84,7 @@ int stop(const core::Instance& instance) {
 }
 
 int reload(const core::Instance& instance, const std::string& which) {
-  pid_t pid = running_pid(instance, which.empty() ? "imtad" : which);
+  pid_t pid = instance.running_pid(which.empty() ? "imtad" : which);
   if (!pid) {
     std::cerr << "imta reload: " << (which.empty() ? "imtad" : which) << " is not running\n";
     return exit_failure;
@@ -127,7 +119,7 @@ std::string uptime_of(pid_t pid) {
 int process(const core::Instance& instance) {
   bool any = false;
   for (const std::string name : {"imtad", "dispatcher", "job_controller"}) {
-    pid_t pid = running_pid(instance, name);
+    pid_t pid = instance.running_pid(name);
     if (!pid) continue;
     any = true;
     std::cout << name << std::string(16 - name.size(), ' ') << "pid " << pid << "  up " << uptime_of(pid);
@@ -176,7 +168,7 @@ int run_daemon_command(const CommandContext& context, const std::string& verb, c
   if (verb == "start") return start(*instance);
   if (verb == "stop") return stop(*instance);
   if (verb == "restart") {
-    if (running_pid(*instance, "imtad") && stop(*instance) != exit_ok) return exit_failure;
+    if (instance->running_pid("imtad") && stop(*instance) != exit_ok) return exit_failure;
     return start(*instance);
   }
   if (verb == "reload") return reload(*instance, which);

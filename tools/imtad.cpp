@@ -143,12 +143,9 @@ int main(int argc, char** argv) {
     std::cerr << "imtad: " << e.what() << "\n";
     return 1;
   }
-  if (std::ifstream pidfile(instance.run_dir() / "imtad.pid"); pidfile) {
-    pid_t pid = 0;
-    if (pidfile >> pid && pid > 0 && ::kill(pid, 0) == 0) {
-      std::cerr << "imtad: already running (pid " << pid << ")\n";
-      return 1;
-    }
+  if (pid_t pid = instance.running_pid("imtad")) {
+    std::cerr << "imtad: already running (pid " << pid << ")\n";
+    return 1;
   }
   if (!foreground && !daemonize(instance)) {
     std::cerr << "imtad: cannot detach\n";

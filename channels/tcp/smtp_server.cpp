@@ -87,9 +87,7 @@ queue::StoreOptions store_options(const core::Instance& instance, const config::
   o.root = instance.queue_dir();
   // QUEUE_SYNC (option.dat): how a message is made durable before its 250.
   // Read at start; a reload does not change it.
-  const auto& sync = snapshot.options.text("QUEUE_SYNC");
-  if (sync == "fdatasync") o.group_barrier = queue::GroupBarrier::fdatasync;
-  if (sync == "file") o.sync = queue::SyncMode::per_file;
+  queue::apply_queue_sync(o, snapshot.options.text("QUEUE_SYNC"));
   o.subdirs = [&resources](std::string_view channel) -> unsigned {
     auto snap = resources.snapshot.load();
     return snap ? config::channel_subdirs(snap->imta_cnf, channel) : 0u;

@@ -18,10 +18,6 @@ constexpr std::size_t kEagerBatch = 2048;
 /// reach the job controller.
 constexpr std::chrono::milliseconds kGather{2};
 
-bool wake_now(std::size_t queued_after_push, std::size_t pushed) {
-  return queued_after_push == pushed || queued_after_push >= kEagerBatch;
-}
-
 }  // namespace
 
 AsyncMailLog::AsyncMailLog(MailLogFileOptions options, std::chrono::milliseconds flush_interval)
@@ -48,36 +44,25 @@ void AsyncMailLog::write(LogRecord record, std::chrono::system_clock::time_point
   bool eager;
   {
     std::lock_guard lock(mutex_);
+    eager = idle() || queue_.size() + 1 >= kEagerBatch;
     queue_.push_back({now, std::move(record)});
     ++queued_;
-    eager = wake_now(queue_.size(), 1);
   }
   if (eager) wake_.notify_one();
 }
 
-void AsyncMailLog::write(std::vector<LogRecord> records) {
-  if (records.empty()) return;
-  auto now = std::chrono::system_clock::now();
-  bool eager;
-  {
-    std::lock_guard lock(mutex_);
-    for (auto& r : records) queue_.push_back({now, std::move(r)});
-    queued_ += records.size();
-    eager = wake_now(queue_.size(), records.size());
-  }
-  if (eager) wake_.notify_one();
-}
+void AsyncMailLog::write(std::vector<LogRecord> records) { write(std::move(records), nullptr); }
 
 void AsyncMailLog::write(std::vector<LogRecord> records, std::function<void()> after_written) {
+  if (records.empty() && !after_written) return;
   auto now = std::chrono::system_clock::now();
   bool eager;
   {
     std::lock_guard lock(mutex_);
-    const bool idle = queue_.empty() && after_.empty();
+    eager = idle() || queue_.size() + records.size() >= kEagerBatch;
     for (auto& r : records) queue_.push_back({now, std::move(r)});
     queued_ += records.size();
     if (after_written) after_.push_back(std::move(after_written));
-    eager = idle || queue_.size() >= kEagerBatch;
   }
   if (eager) wake_.notify_one();
 }
@@ -107,7 +92,8 @@ void AsyncMailLog::run() {
   std::unique_lock lock(mutex_);
   auto urgent = [&] { return stopping_ || (flush_waiters_ > 0 && done_ < queued_) || queue_.size() >= kEagerBatch; };
   for (;;) {
-    // As soon as something waits (see wake_now), a flush() or the end; the
+    // As soon as something waits (see write: the first of a batch wakes the
+    // writer), a flush() or the end; the
     // interval only bounds the wait should a wake-up be missed. Then gather
     // for kGather unless something is urgent.
     wake_.wait_for(lock, interval_, [&] { return urgent() || !queue_.empty() || !after_.empty(); });

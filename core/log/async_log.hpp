@@ -62,6 +62,8 @@ class AsyncMailLog {
     LogRecord record;
   };
   void run();
+  /// Nothing queued: the writer sleeps (the caller holds mutex_).
+  bool idle() const { return queue_.empty() && after_.empty(); }
   void write_batch(std::vector<Entry>& batch);
 
   const std::chrono::milliseconds interval_;

@@ -28,9 +28,7 @@ queue::StoreOptions store_options(const core::Instance& instance, std::shared_pt
   o.root = instance.queue_dir();
   // QUEUE_SYNC as the SMTP server reads it: one process, one message, so
   // the choice only matters for what the administrator asked for.
-  const auto& sync = snapshot->options.text("QUEUE_SYNC");
-  if (sync == "fdatasync") o.group_barrier = queue::GroupBarrier::fdatasync;
-  if (sync == "file") o.sync = queue::SyncMode::per_file;
+  queue::apply_queue_sync(o, snapshot->options.text("QUEUE_SYNC"));
   o.subdirs = [snapshot](std::string_view channel) { return config::channel_subdirs(snapshot->imta_cnf, channel); };
   return o;
 }
@@ -131,8 +129,10 @@ LocalSubmitter::Enqueued LocalSubmitter::enqueue(const channels::tcp::Transactio
   facts.username = user_;
   auto logs = [this](std::string_view channel) { return config::channel_logs(snapshot_->imta_cnf, channel); };
   auto records = channels::tcp::enqueue_records(info, facts, copies, out.files, logs);
-  if (!records.empty()) log_.write(std::move(records));
-  notifier_.enqueued(out.files);
+  // The job controller hears of the files once their E records are in
+  // mail.log, as with the SMTP server (the log, declared after the
+  // notifier, runs this before the notifier is gone).
+  log_.write(std::move(records), [this, files = out.files] { notifier_.enqueued(files); });
   return out;
 }
 

@@ -31,14 +31,6 @@ void newaliases_usage(std::ostream& out) {
          "See newaliases(1).\n";
 }
 
-/// imtad's pid from run/imtad.pid if that process is alive, else 0.
-pid_t running_imtad(const core::Instance& instance) {
-  std::ifstream in(instance.run_dir() / "imtad.pid");
-  pid_t pid = 0;
-  if (in >> pid && pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM)) return pid;
-  return 0;
-}
-
 }  // namespace
 
 int run_newaliases(const std::vector<std::string>& args) {
@@ -82,7 +74,7 @@ int run_newaliases(const std::vector<std::string>& args) {
   std::cout << aliases_path.string() << ": " << n << (n == 1 ? " alias" : " aliases")
             << (std::filesystem::exists(aliases_path, ec) ? "" : " (no aliases file)") << "\n";
 
-  const pid_t pid = running_imtad(instance);
+  const pid_t pid = instance.running_pid("imtad");
   if (!pid) return ok;  // the next start loads the new image
   if (!reload) {
     std::cout << "imtad (pid " << pid << ") still uses the aliases it loaded; run imta reload to apply them\n";
