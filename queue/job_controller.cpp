@@ -166,7 +166,7 @@ void JobController::enqueued(std::string_view channel, const std::filesystem::pa
   if (!e) return;
   std::unique_lock lock(mutex_);
   add_locked(*e, now());
-  work_.notify_all();
+  wake_locked(1);
   schedule_locked(lock);
 }
 
@@ -191,8 +191,19 @@ void JobController::enqueued(const std::vector<Notification>& notes) {
       for (auto* ch : cache_.channels())
         if (n.channel.empty() || ch->name() == n.channel) requested_.insert(ch->name());
     }
-  if (!entries.empty()) work_.notify_all();
+  wake_locked(entries.size());
   schedule_locked(lock);
+}
+
+void JobController::wake_locked(std::size_t files) {
+  // One lingering thread per new file: waking them all would send most of
+  // them back to sleep (a context switch each) for every notification batch.
+  if (files == 0 || lingering_ == 0) return;
+  if (files >= lingering_) {
+    work_.notify_all();
+    return;
+  }
+  for (std::size_t i = 0; i < files; ++i) work_.notify_one();
 }
 
 // --- scheduling --------------------------------------------------------------------------
@@ -380,7 +391,10 @@ void JobController::run_worker(Job* job, std::list<std::thread>::iterator self) 
 
 std::optional<JobController::Taken> JobController::next_file(Job* job) {
   std::unique_lock lock(mutex_);
-  bool lingered = false;
+  // A job with nothing due waits up to `linger` in all for new files: a
+  // wake-up that finds the file already taken by another thread goes back
+  // to waiting, so a job and its open connection outlive short gaps.
+  std::optional<std::chrono::steady_clock::time_point> linger_until;
   for (;;) {
     if (stopping_) return std::nullopt;
     const auto& p = job->policy;
@@ -397,9 +411,13 @@ std::optional<JobController::Taken> JobController::next_file(Job* job) {
       job->current = taken.entry.name.str();
       return taken;
     }
-    if (lingered || options_.linger.count() <= 0) return std::nullopt;
-    work_.wait_for(lock, options_.linger);
-    lingered = true;
+    if (options_.linger.count() <= 0) return std::nullopt;
+    const auto real_now = std::chrono::steady_clock::now();
+    if (!linger_until) linger_until = real_now + options_.linger;
+    else if (real_now >= *linger_until) return std::nullopt;
+    ++lingering_;
+    work_.wait_until(lock, *linger_until);
+    --lingering_;
   }
 }
 

@@ -176,6 +176,7 @@ class JobController {
   void file_done(Job* job, const Taken& taken, const FileAttempt& attempt, std::optional<QueueEntry> found);
   void worker_done(Job* job, std::list<std::thread>::iterator self);
   void reap();
+  void wake_locked(std::size_t files);  // lingering threads for this many new files
   void add_locked(const QueueEntry& entry, std::int64_t now, const RetrySchedule* schedule = nullptr);
   static std::optional<QueueEntry> entry_of(std::string_view channel, const std::filesystem::path& path);
   void log(std::string_view line) const;
@@ -185,6 +186,7 @@ class JobController {
   mutable std::mutex mutex_;
   std::mutex scan_mutex_;         // one scan at a time (each has its epoch)
   std::condition_variable work_;  // lingering jobs: files arrived, or stop
+  std::size_t lingering_ = 0;     // threads waiting on work_
   std::condition_variable idle_;  // a job ended
   std::shared_ptr<Generation> generation_;
   QueueCache cache_;

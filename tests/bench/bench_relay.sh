@@ -11,12 +11,16 @@
 #
 # Defaults: 10000 messages of 1 KB, 50 sessions, 10 messages per connection.
 # Environment: BUILD (default ./build), RUNS (rounds, default 1), SETTLE
-# (seconds of rest before each measurement but the first, default 30: ext4
-# makes file creation dearer for a while after a mass deletion, and both
-# MTAs delete every file they deliver), WAIT (seconds the sink may still
+# (seconds of rest before each measurement but the first, default 65: on
+# ext4 without a journal an inode freed less than 60 s ago -- 300 s while
+# its inode table block is dirty -- is skipped, one by one, by every file
+# creation in its block group, so creating files is dearer for a minute
+# after a mass deletion, and both MTAs delete every file they deliver), WAIT (seconds the sink may still
 # take after the sender is done, default 120), POSTFIX=0 to skip Postfix,
 # OPTIONS="NAME=VALUE ..." added to imtad's option.dat, TCP_LOCAL_OPTIONS
-# the same for its tcp_local_option (e.g. "MAX_CLIENT_THREADS=1").
+# the same for its tcp_local_option (e.g. "MAX_CLIENT_THREADS=1"),
+# PERF_OUT=FILE to record a perf profile (perf record -g) of imtad's two
+# processes while it is measured (read it with perf report -i FILE).
 #
 # Figures per measurement:
 #   accepted       the sender's rate (messages/s while it sent)
@@ -154,7 +158,14 @@ run_imtad() {
   for _ in $(seq 200); do [ -f "$inst/run/dispatcher.status" ] && [ -S "$inst/run/job_controller.sock" ] && break; sleep 0.1; done
   local d0 j0
   d0=$(proc_cpu dispatcher); j0=$(proc_cpu job_controller)
+  local perf_pid=""
+  if [ -n "${PERF_OUT:-}" ]; then
+    perf record -q -F 2000 -g -o "$PERF_OUT" \
+      -p "$(cat "$inst/run/dispatcher.pid"),$(cat "$inst/run/job_controller.pid")" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   measure "$p1" imtad_cpu
+  if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" 2>/dev/null || true; fi
   imtad_rate=$(cat "$root/send.out.rate")
   python3 -c "import sys; d, j, n, hz = map(int, sys.argv[1:]); print('  CPU split     dispatcher %.0f us, job controller %.0f us per message' % (d / hz / n * 1e6, j / hz / n * 1e6))" \
     "$(($(proc_cpu dispatcher) - d0))" "$(($(proc_cpu job_controller) - j0))" "$messages" "$hz"
@@ -231,7 +242,7 @@ echo "== $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ -n "${TCP_LOCAL_OPTIONS:-}" ] && echo "== imtad tcp_local_option additions: $TCP_LOCAL_OPTIONS"
 [ "$postfix_ok" = 1 ] && echo "== Postfix $(postconf -c "$pf_dir" -h mail_version), private instance on port $pf_port"
 first=1
-settle() { if [ "$first" = 0 ]; then sleep "${SETTLE:-30}"; fi; first=0; }
+settle() { if [ "$first" = 0 ]; then sleep "${SETTLE:-65}"; fi; first=0; }
 for round in $(seq "$runs"); do
   # The order alternates, so neither side always runs right after the
   # other's mass deletion.

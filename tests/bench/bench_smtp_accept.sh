@@ -9,7 +9,7 @@
 # also measure the dispatcher's memory with 10,000 idle connections,
 # POSTFIX=0 to skip Postfix, SYNC="syncfs fdatasync" to measure imtad once
 # per QUEUE_SYNC value in each round (default: syncfs only), SETTLE
-# (seconds between rounds, default 60; see below), OPTIONS="NAME=VALUE ..."
+# (seconds between rounds, default 65; see below), OPTIONS="NAME=VALUE ..."
 # added to the imtad instances' option.dat (e.g. "LOG_TRACKING=0").
 #
 # Each round measures, one after the other with the same load:
@@ -163,7 +163,7 @@ echo "== $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ "$postfix_ok" = 1 ] && echo "== Postfix $(postconf -c "$pf_dir" -h mail_version), private instance on port $pf_port"
 hz=$(getconf CLK_TCK)
 for round in $(seq "$runs"); do
-  if [ "$round" -gt 1 ]; then sleep "${SETTLE:-60}"; fi
+  if [ "$round" -gt 1 ]; then sleep "${SETTLE:-65}"; fi
   for sync in ${SYNC:-syncfs}; do
     echo
     echo "-- round $round: imtad (QUEUE_SYNC=$sync)"

@@ -389,6 +389,45 @@ TEST_CASE("a job lingers for files that arrive just after it ran out", "[jobs]")
   CHECK(rig.script.idles == 1);  // one job, one master
 }
 
+TEST_CASE("lingering jobs woken for a file that another one takes go on lingering", "[jobs]") {
+  Rig rig;
+  auto& c = rig.start(std::chrono::milliseconds(5000));
+  auto delivered = [&] {
+    for (int i = 0; i < 400 && !rig.files("fast").empty(); ++i) std::this_thread::sleep_for(10ms);
+    return rig.files("fast").empty();
+  };
+  auto idles = [&] {
+    std::lock_guard lock(rig.script.mutex);
+    return rig.script.idles;
+  };
+  // Slow deliveries and files waiting: two jobs (fast: threaddepth 1,
+  // maxjobs 2), which then both wait for more.
+  rig.script.close_gate();
+  struct Reopen {
+    Script& s;
+    ~Reopen() { s.open_gate(); }  // also when a REQUIRE fails: no job stays stuck
+  } reopen{rig.script};
+  for (const char* who : {"one@x.test", "two@x.test", "three@x.test"})
+    c.enqueued("fast", rig.enqueue("fast", {who}).path);
+  REQUIRE(rig.script.wait_running(2));
+  rig.script.open_gate();
+  REQUIRE(delivered());
+  REQUIRE(c.jobs().size() == 2);
+  // One file each time: one job takes it; the other, if woken at all, must
+  // not end (and drop its master and connection) just because it lost.
+  for (const char* who : {"four@x.test", "five@x.test"}) {
+    std::this_thread::sleep_for(50ms);
+    c.enqueued("fast", rig.enqueue("fast", {who}).path);
+    REQUIRE(delivered());
+  }
+  std::this_thread::sleep_for(200ms);
+  CHECK(idles() == 0);
+  CHECK(c.jobs().size() == 2);
+  c.stop();
+  CHECK(rig.script.tried_files().size() == 5);
+  CHECK(idles() == 2);
+}
+
 TEST_CASE("imta cache -view's data: files, attempts and due times", "[jobs]") {
   Rig rig;
   auto& c = rig.start();
