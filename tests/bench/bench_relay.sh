@@ -15,7 +15,9 @@
 # ext4 without a journal an inode freed less than 60 s ago -- 300 s while
 # its inode table block is dirty -- is skipped, one by one, by every file
 # creation in its block group, so creating files is dearer for a minute
-# after a mass deletion, and both MTAs delete every file they deliver), WAIT (seconds the sink may still
+# after a mass deletion, and both MTAs delete every file they deliver; each
+# measurement's folders are also put in block groups of their own with
+# chattr +T on the run's folder), WAIT (seconds the sink may still
 # take after the sender is done, default 120), POSTFIX=0 to skip Postfix,
 # OPTIONS="NAME=VALUE ..." added to imtad's option.dat, TCP_LOCAL_OPTIONS
 # the same for its tcp_local_option (e.g. "MAX_CLIENT_THREADS=1"),
@@ -33,10 +35,11 @@
 #                  times (the message was at the sink first).
 #   CPU            of the MTA's processes per message (imtad: dispatcher +
 #                  job controller; Postfix: master and all its children)
-# Postfix runs as a private instance (postfix -c DIR, default durability:
-# fsync of every queue file), its own config, queue and data folders under
-# the run's temporary folder, on a free loopback port; /etc/postfix is never
-# modified. Everything started is stopped at the end (also on failure or
+# Postfix runs as a private instance (tests/bench/postfix_instance.sh;
+# default durability: fsync of every queue file), its own config and data
+# folders under the run's temporary folder, a new queue folder for each
+# measurement (as imtad gets a new instance), on a free loopback port;
+# /etc/postfix is never modified. Everything started is stopped at the end (also on failure or
 # Ctrl-C) and the temporary folder removed. The machine may be shared:
 # compare the figures of one round, and look at CPU per message.
 set -euo pipefail
@@ -55,13 +58,14 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 root=$(mktemp -d /tmp/imta-relay-XXXXXX)
 chmod 755 "$root"
+chattr +T "$root" 2>/dev/null || true  # each measurement's folder in a block group of its own
 imtad_pid=""
 sink_pid=""
-pf_dir=""
+postfix_runs=0
 cleanup() {
   if [ -n "$sink_pid" ]; then kill "$sink_pid" 2>/dev/null || true; wait "$sink_pid" 2>/dev/null || true; fi
   if [ -n "$imtad_pid" ]; then kill "$imtad_pid" 2>/dev/null || true; wait "$imtad_pid" 2>/dev/null || true; fi
-  if [ -n "$pf_dir" ]; then postfix -c "$pf_dir" stop >/dev/null 2>&1 || true; fi
+  postfix_stop
   rm -rf "$root"
 }
 trap cleanup EXIT
@@ -176,64 +180,28 @@ run_imtad() {
   imtad_pid=""
 }
 
-# --- Postfix (a private instance) --------------------------------------------
-postfix_ok=0
+# --- Postfix (a private instance: tests/bench/postfix_instance.sh) -----------
+. tests/bench/postfix_instance.sh
 if [ "${POSTFIX:-1}" != 0 ]; then
-  if ! command -v postfix >/dev/null; then
-    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null
-  fi
-  pf_dir=$root/postfix-etc
-  pf_port=$(free_port)
-  mkdir -p "$pf_dir" "$root/postfix-spool" "$root/postfix-data"
-  chown postfix "$root/postfix-data"
-  grep -v '^ *#' /etc/postfix/master.cf | grep -v '^$' | grep -v '^smtp  *inet' |
-    sed -E 's/^([a-z]+ +(unix|unix-dgram|fifo|pass) +[-ny] +[-ny] +)y /\1n /' >"$pf_dir/master.cf"
-  echo "127.0.0.1:$pf_port inet n - n - - smtpd" >>"$pf_dir/master.cf"
-  cat >"$pf_dir/main.cf" <<EOF
-compatibility_level = 3.6
-queue_directory = $root/postfix-spool
-data_directory = $root/postfix-data
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-myhostname = mail.example.test
-mydomain = example.test
-mydestination = example.test
-mynetworks = 127.0.0.0/8
+  postfix_start "$root" <<EOF
 alias_maps =
 alias_database =
-smtpd_banner = \$myhostname ESMTP
-biff = no
 smtp_dns_support_level = disabled
 smtpd_peername_lookup = no
 EOF
-  if postfix -c "$pf_dir" check >/dev/null 2>&1 && postfix -c "$pf_dir" start >/dev/null 2>&1; then
-    for _ in $(seq 50); do python3 -c "import socket; socket.create_connection(('127.0.0.1', $pf_port), 1)" 2>/dev/null && break; sleep 0.1; done
-    postfix_ok=1
-  else
-    echo "Postfix could not be started; measuring imtad only" >&2
-  fi
 fi
-postfix_cpu() {  # the master's own and reaped children's time, plus its live children's
-  local master t=0 pid
-  master=$(head -1 "$root/postfix-spool/pid/master.pid" | tr -d ' ')
-  t=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$master/stat")
-  for pid in $(pgrep -P "$master"); do
-    t=$((t + $(awk '{print $14 + $15 + $16 + $17}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
-  done
-  echo "$t"
-}
 run_postfix() {
   local sink_port
   sink_port=$(free_port)
+  [ "$postfix_runs" -gt 0 ] && postfix_fresh_queue
+  postfix_runs=$((postfix_runs + 1))
   postconf -c "$pf_dir" -e "relayhost = [127.0.0.1]:$sink_port"
-  postfix -c "$pf_dir" reload >/dev/null 2>&1
-  sleep 1
+  postfix_reload
   start_sink "$sink_port"
   measure "$pf_port" postfix_cpu
   postfix_rate=$(cat "$root/send.out.rate")
-  echo "  files left in the queue: $(find "$root/postfix-spool/incoming" "$root/postfix-spool/active" \
-    "$root/postfix-spool/deferred" -type f 2>/dev/null | wc -l)"
+  echo "  files left in the queue: $(find "$pf_queue/incoming" "$pf_queue/active" \
+    "$pf_queue/deferred" -type f 2>/dev/null | wc -l)"
 }
 
 echo "== relay: $messages messages of 1 KB, $sessions sessions, $per_conn messages per connection, $runs rounds"

@@ -22,18 +22,21 @@
 #                    incoming queue, qmgr and local(8) deliver it (the
 #                    recipient is an alias for /dev/null) and remove it;
 #                    the delivery competes for the same two cores
-# Postfix runs as a private instance (postfix -c DIR): its own main.cf and
-# master.cf, queue and data folders under the run's temporary folder (on
-# the same file system as imtad's queue), loopback only, on a free port.
-# /etc/postfix is never modified; the instance is stopped at the end (also
-# on failure or Ctrl-C). Postfix is installed from Debian if missing.
+# Postfix runs as a private instance (tests/bench/postfix_instance.sh): its
+# own main.cf and master.cf, queue and data folders under the run's
+# temporary folder (on the same file system as imtad's queue), loopback
+# only, on a free port. /etc/postfix is never modified; the instance is
+# stopped at the end (also on failure or Ctrl-C). Postfix is installed from
+# Debian if missing.
 #
-# Nothing is deleted between measurements (every imtad measurement gets a
-# fresh instance; everything is removed at the end), and rounds are SETTLE
-# seconds apart: ext4 without a journal does not reuse an inode for a
-# minute after its file was deleted and scans past such inodes when it
-# creates a file, which makes file creation several times dearer right
-# after a mass deletion (Postfix default deletes what it delivers).
+# Nothing is deleted between measurements: every imtad measurement gets a
+# fresh instance, Postfix a fresh queue folder each round, all of them in
+# block groups of their own (chattr +T on the run's folder), and everything
+# is removed at the end; rounds are SETTLE seconds apart besides. Both
+# matter on ext4 without a journal, which skips every inode freed in the
+# last minute (five while its inode table block is dirty) when it creates
+# a file in the same block group: creating files is several times dearer
+# there after a mass deletion (Postfix default deletes what it delivers).
 # The imtad job controller is paused while imtad is measured (acceptance
 # only). Figures on a machine shared with other work are noisy: compare
 # the figures of one round, and run several.
@@ -52,11 +55,11 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 root=$(mktemp -d /tmp/imta-bench-XXXXXX)
 chmod 755 "$root"
+chattr +T "$root" 2>/dev/null || true  # each measurement's folder in a block group of its own
 imtad_pid=""
-pf_dir=""
 cleanup() {
   if [ -n "$imtad_pid" ]; then kill "$imtad_pid" 2>/dev/null || true; wait "$imtad_pid" 2>/dev/null || true; fi
-  if [ -n "$pf_dir" ]; then postfix -c "$pf_dir" stop >/dev/null 2>&1 || true; fi
+  postfix_stop
   rm -rf "$root"
 }
 trap cleanup EXIT
@@ -109,43 +112,15 @@ stop_imtad() {  # (the paused job controller gets SIGTERM before it may run agai
   imtad_pid=""
 }
 
-# --- Postfix (a private instance) -----------------------------------------
-postfix_ok=0
+# --- Postfix (a private instance: tests/bench/postfix_instance.sh) ---------
+. tests/bench/postfix_instance.sh
 if [ "${POSTFIX:-1}" != 0 ]; then
-  if ! command -v postfix >/dev/null; then
-    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null
-  fi
-  pf_dir=$root/postfix-etc
-  pf_port=$(free_port)
-  mkdir -p "$pf_dir" "$root/postfix-spool" "$root/postfix-data"
-  chown postfix "$root/postfix-data"
-  grep -v '^ *#' /etc/postfix/master.cf | grep -v '^$' | grep -v '^smtp  *inet' |
-    sed -E 's/^([a-z]+ +(unix|unix-dgram|fifo|pass) +[-ny] +[-ny] +)y /\1n /' >"$pf_dir/master.cf"
-  echo "127.0.0.1:$pf_port inet n - n - - smtpd" >>"$pf_dir/master.cf"
-  printf 'bench: /dev/null\n' >"$pf_dir/aliases"
-  cat >"$pf_dir/main.cf" <<EOF
-compatibility_level = 3.6
-queue_directory = $root/postfix-spool
-data_directory = $root/postfix-data
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-myhostname = mail.example.test
-mydomain = example.test
-mydestination = example.test
-mynetworks = 127.0.0.0/8
-alias_maps = hash:$pf_dir/aliases
-alias_database = hash:$pf_dir/aliases
-smtpd_banner = \$myhostname ESMTP
-biff = no
+  mkdir -p "$root/postfix-etc"
+  printf 'bench: /dev/null\n' >"$root/postfix-etc/aliases"  # local delivery: discarded
+  postfix_start "$root" <<EOF
+alias_maps = hash:$root/postfix-etc/aliases
+alias_database = hash:$root/postfix-etc/aliases
 EOF
-  postalias "$pf_dir/aliases"
-  if postfix -c "$pf_dir" check >/dev/null 2>&1 && postfix -c "$pf_dir" start >/dev/null 2>&1; then
-    for _ in $(seq 50); do python3 -c "import socket; socket.create_connection(('127.0.0.1', $pf_port), 1)" 2>/dev/null && break; sleep 0.1; done
-    postfix_ok=1
-  else
-    echo "Postfix could not be started; measuring imtad only" >&2
-  fi
 fi
 postfix_mode() {  # hold | default
   if [ "$1" = hold ]; then
@@ -153,8 +128,7 @@ postfix_mode() {  # hold | default
   else
     postconf -c "$pf_dir" -e "smtpd_end_of_data_restrictions ="
   fi
-  postfix -c "$pf_dir" reload >/dev/null 2>&1
-  sleep 1
+  postfix_reload
 }
 
 echo "== $messages messages of 1 KB, $sessions sessions, $per_conn messages per connection, $runs rounds"
@@ -177,10 +151,11 @@ for round in $(seq "$runs"); do
     stop_imtad
   done
   if [ "$postfix_ok" = 1 ]; then
+    [ "$round" -gt 1 ] && postfix_fresh_queue
     echo "-- round $round: Postfix hold (durably queued, not delivered)"
     postfix_mode hold
     send "$pf_port"
-    echo "held afterwards: $(find "$root/postfix-spool/hold" -type f | wc -l)"
+    echo "held afterwards: $(find "$pf_queue/hold" -type f | wc -l)"
     echo "-- round $round: Postfix default (queued, then delivered to /dev/null)"
     postfix_mode default
     send "$pf_port"
