@@ -1,4 +1,5 @@
 // Queue ids: unique, never reused, sortable by arrival (see store.hpp).
+#include <pthread.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -41,6 +42,20 @@ std::uint32_t random_seed() {
   return seed;
 }
 
+/// getpid() without a system call per id. imtad forks its dispatcher and
+/// job controller without exec: a forked child refreshes the value.
+std::atomic<pid_t> cached_pid{0};
+void refresh_pid() { cached_pid.store(::getpid(), std::memory_order_relaxed); }
+pid_t process_id() {
+  static const bool registered = [] {
+    refresh_pid();
+    ::pthread_atfork(nullptr, nullptr, refresh_pid);
+    return true;
+  }();
+  (void)registered;
+  return cached_pid.load(std::memory_order_relaxed);
+}
+
 bool valid_id(std::string_view id) {
   return !id.empty() && std::all_of(id.begin(), id.end(),
                                     [](char c) { return base36_digits.find(c) != std::string_view::npos; });
@@ -56,7 +71,7 @@ std::string new_queue_id() {
   // (and rename without replace catches the rest).
   static std::atomic<std::uint32_t> counter{random_seed()};
   const auto ms = static_cast<std::uint64_t>(io::now_ms());
-  const auto pid = static_cast<std::uint64_t>(::getpid());
+  const auto pid = static_cast<std::uint64_t>(process_id());
   const auto count = counter.fetch_add(1, std::memory_order_relaxed);
   return base36(ms % power36(id_time_width), id_time_width) +
          base36(pid % power36(id_process_width), id_process_width) +

@@ -182,8 +182,22 @@ TEST_CASE("queue ids never repeat, across threads and processes", "[store]") {
   ::waitpid(pid, &status, 0);
   std::istringstream lines(text);
   std::size_t child_ids = 0;
-  for (std::string line; std::getline(lines, line); ++child_ids) all.insert(line);
+  // Characters 10 to 14 are the process: the child's own pid, not the
+  // parent's (the pid is remembered, and refreshed in a forked child).
+  auto process_part = [](std::string_view id) {
+    std::uint64_t n = 0;
+    for (char c : id.substr(9, 5)) n = n * 36 + static_cast<std::uint64_t>(c <= '9' ? c - '0' : c - 'A' + 10);
+    return n;
+  };
+  const std::uint64_t modulus = 36ull * 36 * 36 * 36 * 36;
+  std::size_t child_pid_ids = 0;
+  for (std::string line; std::getline(lines, line); ++child_ids) {
+    all.insert(line);
+    if (process_part(line) == static_cast<std::uint64_t>(pid) % modulus) ++child_pid_ids;
+  }
   CHECK(child_ids == 5000);
+  CHECK(child_pid_ids == 5000);
+  CHECK(process_part(new_queue_id()) == static_cast<std::uint64_t>(::getpid()) % modulus);
   CHECK(all.size() == 8 * 5000 + 5000);
 }
 
