@@ -56,7 +56,10 @@ struct JobController::Job {
   std::list<std::thread> threads;
   unsigned workers = 0;
   std::int64_t started_ms = 0;
-  std::uint64_t files = 0;
+  std::uint64_t files = 0;  // done
+  /// Taken so far (done or being delivered): what filesperjob and
+  /// MAX_LIFE_CONNS count, so the job's threads together never take more.
+  std::uint64_t taken = 0;
   std::string current;
 };
 
@@ -281,7 +284,7 @@ JobController::Job* JobController::job_with_room_locked(const std::string& chann
   for (auto& job : jobs_) {
     if (job.channel != channel || job.workers == 0 || job.workers >= job.policy.max_threads) continue;
     // A job at the end of its life takes no more threads.
-    if (job.policy.files_per_job > 0 && job.files >= job.policy.files_per_job) continue;
+    if (job.policy.files_per_job > 0 && job.taken >= job.policy.files_per_job) continue;
     if (job.policy.max_life_ms > 0 && t - job.started_ms >= job.policy.max_life_ms) continue;
     return &job;
   }
@@ -398,7 +401,7 @@ std::optional<JobController::Taken> JobController::next_file(Job* job) {
   for (;;) {
     if (stopping_) return std::nullopt;
     const auto& p = job->policy;
-    if (p.files_per_job > 0 && job->files >= p.files_per_job) return std::nullopt;
+    if (p.files_per_job > 0 && job->taken >= p.files_per_job) return std::nullopt;
     const std::int64_t t = now();
     if (p.max_life_ms > 0 && t - job->started_ms >= p.max_life_ms) return std::nullopt;
     ChannelCache& ch = cache_.channel(job->channel);
@@ -409,6 +412,7 @@ std::optional<JobController::Taken> JobController::next_file(Job* job) {
       taken.entry.name = ch.name_of(*slot);
       taken.entry.path = ch.path_of(*slot);
       job->current = taken.entry.name.str();
+      ++job->taken;
       return taken;
     }
     if (options_.linger.count() <= 0) return std::nullopt;

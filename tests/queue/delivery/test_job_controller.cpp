@@ -201,6 +201,41 @@ TEST_CASE("an SMTP channel's job runs one delivery per threaddepth due files, up
   CHECK(rig.files("tcp_local").empty());
 }
 
+TEST_CASE("filesperjob caps the files a job's threads take together", "[jobs]") {
+  std::string cnf = kImtaCnf;
+  const std::string line = "tcp_local smtp backoff \"pt5m\" \"pt10m\" maxjobs 1";
+  REQUIRE(cnf.find(line) != std::string::npos);
+  cnf.replace(cnf.find(line), line.size(), line + " threaddepth 1 filesperjob 2");
+  Rig rig(cnf);
+  auto& c = rig.start();
+  rig.script.close_gate();
+  struct Reopen {
+    Script& s;
+    ~Reopen() { s.open_gate(); }
+  } reopen{rig.script};
+  for (int i = 0; i < 6; ++i)
+    c.enqueued("tcp_local", rig.enqueue("tcp_local", {"r" + std::to_string(i) + "@x.test"}).path);
+  // One file per thread (threaddepth 1), but the job may take two files in
+  // all, and maxjobs 1 lets no second job start while it runs.
+  REQUIRE(rig.script.wait_running(2));
+  std::this_thread::sleep_for(300ms);
+  c.schedule();
+  std::this_thread::sleep_for(100ms);
+  {
+    std::lock_guard lock(rig.script.mutex);
+    CHECK(rig.script.most_running == 2);
+  }
+  rig.script.open_gate();
+  // Then job after job, two files each, until all six are out.
+  for (int i = 0; i < 400 && !rig.files("tcp_local").empty(); ++i) {
+    c.schedule();
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK(rig.files("tcp_local").empty());
+  c.stop();
+  CHECK(rig.script.tried_files().size() == 6);
+}
+
 TEST_CASE("a pool's JOB_LIMIT caps the jobs of all its channels together", "[jobs]") {
   Rig rig;
   auto& c = rig.start();
