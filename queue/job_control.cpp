@@ -56,9 +56,14 @@ void answer_cache(const JobController& c, const std::string& channel, const std:
 
 void answer_jobs(const JobController& c, const std::function<bool(std::string_view)>& write) {
   std::string out = header(c);
-  for (const auto& j : c.jobs())
+  // job <id> <channel> <pool> <started-ms> <files-done> <files-in-delivery,... or -> <threads>
+  for (const auto& j : c.jobs()) {
+    std::string delivering;
+    for (const auto& f : j.delivering) delivering += (delivering.empty() ? "" : ",") + f;
     out += "job " + std::to_string(j.id) + " " + j.channel + " " + j.pool + " " + std::to_string(j.started_ms) + " " +
-           std::to_string(j.files) + " " + (j.file.empty() ? "-" : j.file) + "\n";
+           std::to_string(j.files) + " " + (delivering.empty() ? "-" : delivering) + " " + std::to_string(j.threads) +
+           "\n";
+  }
   write(out);
 }
 

@@ -60,7 +60,7 @@ struct JobController::Job {
   /// Taken so far (done or being delivered): what filesperjob and
   /// MAX_LIFE_CONNS count, so the job's threads together never take more.
   std::uint64_t taken = 0;
-  std::string current;
+  std::vector<std::string> current;  // files being delivered, one per busy thread
 };
 
 JobController::JobController(JobControllerOptions options, std::shared_ptr<const config::Snapshot> snapshot)
@@ -411,7 +411,7 @@ std::optional<JobController::Taken> JobController::next_file(Job* job) {
       taken.entry.channel = job->channel;
       taken.entry.name = ch.name_of(*slot);
       taken.entry.path = ch.path_of(*slot);
-      job->current = taken.entry.name.str();
+      job->current.push_back(taken.entry.name.str());
       ++job->taken;
       return taken;
     }
@@ -429,7 +429,7 @@ void JobController::file_done(Job* job, const Taken& taken, const FileAttempt& a
                               std::optional<QueueEntry> found) {
   std::unique_lock lock(mutex_);
   ++job->files;
-  job->current.clear();
+  std::erase(job->current, taken.entry.name.str());
   ChannelCache& ch = cache_.channel(job->channel);
   const std::int64_t t = now();
   using R = FileAttempt::Result;

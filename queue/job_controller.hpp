@@ -85,7 +85,7 @@ struct JobInfo {
   std::uint64_t id = 0;
   std::string channel;
   std::string pool;
-  std::string file;             ///< the file being delivered; empty between files
+  std::vector<std::string> delivering;  ///< the files its threads deliver now (none between files)
   std::int64_t started_ms = 0;  ///< controller clock
   std::uint64_t files = 0;      ///< files done so far
   unsigned threads = 1;         ///< deliveries running at once (MAX_CLIENT_THREADS caps them)

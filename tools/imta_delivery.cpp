@@ -285,7 +285,7 @@ int qm_jobs(const CommandContext& context, const std::vector<std::string>& args)
   const std::int64_t now = lines.front().size() > 1 ? number(lines.front()[1]) : 0;
   std::vector<std::vector<std::string>> jobs;
   for (std::size_t i = 1; i < lines.size(); ++i)
-    if (lines[i][0] == "job" && lines[i].size() == 7) jobs.push_back(lines[i]);
+    if (lines[i][0] == "job" && lines[i].size() >= 7) jobs.push_back(lines[i]);
   if (jobs.empty()) {
     std::cout << "no jobs running\n";
     return exit_ok;
@@ -293,13 +293,16 @@ int qm_jobs(const CommandContext& context, const std::vector<std::string>& args)
   std::size_t width = 12;
   for (const auto& j : jobs) width = std::max(width, j[2].size() + 2);
   std::cout << pad("Job", 6) << pad("Channel", width) << pad("Pool", 12) << pad("Started", 32) << pad("Files", 7)
-            << "Current file\n";
+            << pad("Threads", 9) << "Delivering\n";
   for (const auto& j : jobs) {
-    // job <id> <channel> <pool> <started-ms> <files-done> <current-file or ->
+    // job <id> <channel> <pool> <started-ms> <files-done> <files-in-delivery,... or -> <threads>
     const std::int64_t started = number(j[4]);
     std::string since = local_time(started) + " (" + duration_text(now - started) + ")";
+    std::string delivering = j[6] == "-" ? "(between files)" : j[6];
+    for (std::size_t comma = delivering.find(','); comma != std::string::npos; comma = delivering.find(',', comma + 2))
+      delivering.replace(comma, 1, ", ");
     std::cout << pad(j[1], 6) << pad(j[2], width) << pad(j[3], 12) << pad(since, 32) << pad(j[5], 7)
-              << (j[6] == "-" ? "(between files)" : j[6]) << "\n";
+              << pad(j.size() > 7 ? j[7] : "1", 9) << delivering << "\n";
   }
   return exit_ok;
 }

@@ -50,9 +50,16 @@ std::set<std::string> files_in_delivery(const core::Instance& instance) {
       std::cerr << "mailq: note: " << error << "; no copy is marked as being delivered\n";
     return running;
   }
-  // job <id> <channel> <pool> <started-ms> <files-done> <current-file or ->
-  for (const auto& line : queue::answer_lines(*answer))
-    if (line.size() == 7 && line[0] == "job" && line[6] != "-") running.insert(line[2] + "/" + line[6]);
+  // job <id> <channel> <pool> <started-ms> <files-done> <files-in-delivery,... or -> <threads>
+  for (const auto& line : queue::answer_lines(*answer)) {
+    if (line.size() < 7 || line[0] != "job" || line[6] == "-") continue;
+    std::string_view files = line[6];
+    for (std::size_t start = 0; start <= files.size();) {
+      const std::size_t comma = std::min(files.find(',', start), files.size());
+      if (comma > start) running.insert(line[2] + "/" + std::string(files.substr(start, comma - start)));
+      start = comma + 1;
+    }
+  }
   return running;
 }
 

@@ -160,7 +160,7 @@ TEST_CASE("maxjobs caps the jobs of a channel", "[jobs]") {
   for (const auto& j : c.jobs()) {
     CHECK(j.channel == "fast");
     CHECK(j.pool == "DEFAULT");
-    CHECK(!j.file.empty());
+    CHECK(j.delivering.size() == 1);
   }
   rig.script.open_gate();
   c.wait_idle();
@@ -188,12 +188,14 @@ TEST_CASE("an SMTP channel's job runs one delivery per threaddepth due files, up
   auto jobs = c.jobs();
   REQUIRE(jobs.size() == 1);
   CHECK(jobs[0].threads == 4);  // 35 due: four deliveries at once, one job
+  CHECK(jobs[0].delivering.size() == 4);
   enqueue(150);
   REQUIRE(rig.script.wait_running(10));
   c.schedule();
   jobs = c.jobs();
   REQUIRE(jobs.size() == 1);    // maxjobs 1
   CHECK(jobs[0].threads == 10);  // capped by MAX_CLIENT_THREADS
+  CHECK(jobs[0].delivering.size() == 10);
   rig.script.open_gate();
   c.wait_idle();
   CHECK(rig.script.most_running == 10);

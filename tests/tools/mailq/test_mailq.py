@@ -270,8 +270,9 @@ class WithDaemonTest(MailqBase):
         sink = self.start_sink({"rcpt_reply": "451 4.7.1 try later"})
         self.smtp_port = self.inst.listen_smtp()
         old = "tcp_local smtp mx single_sys"
-        self.inst.replace("imta.cnf", old, "%s daemon [%s] port %d backoff \"pt2s\"" % (old, SINK_ADDRESS, sink.port),
-                          1)
+        # threaddepth 1: one more delivery thread for each copy waiting.
+        self.inst.replace("imta.cnf", old, "%s daemon [%s] port %d backoff \"pt2s\" threaddepth 1"
+                          % (old, SINK_ADDRESS, sink.port), 1)
         self.inst.no_dns()  # nothing answers there: the machine's resolver is never asked
         # EXPN on, to see which aliases the SMTP server has in force.
         for channel in ("tcp_local", "tcp_intranet"):
@@ -326,6 +327,25 @@ class WithDaemonTest(MailqBase):
         v = self.mailq("-v").stdout
         self.assertIn("being delivered]", v)
 
+        # Two more copies for the hanging sink: the job takes a second thread
+        # (two copies wait for one running delivery), and mailq marks both
+        # copies in delivery; imta qm jobs shows the two threads and files.
+        for n in (2, 3):
+            with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=DEADLINE) as s:
+                s.sendmail("alice@example.test", ["bob@remote.test"],
+                           "From: alice@example.test\r\nSubject: number %d\r\n\r\nHello.\r\n" % n)
+        wait_for("two copies marked", lambda: len([x for x in listing() if x["mark"] == "*"]) == 2)
+        ids = [x["id"] for x in listing()]
+        self.assertEqual(len(ids), 3)
+        marked_ids = [x["id"] for x in listing() if x["mark"] == "*"]
+        jobs = self.imta("qm", "jobs").stdout
+        self.assertRegex(jobs.splitlines()[0], r"^Job +Channel +Pool +Started +Files +Threads +Delivering$")
+        row = [l for l in jobs.splitlines()[1:] if " tcp_local " in l]
+        self.assertEqual(len(row), 1, jobs)
+        self.assertRegex(row[0], r" 2 +Z[A-Z]\S+\.00, Z[A-Z]\S+\.00$")
+        for i in marked_ids:
+            self.assertIn(i, row[0])
+
         # A job controller that does not answer (stopped) holds the listing
         # up for a few seconds at most; nothing is marked then.
         with open(os.path.join(self.root, "run", "job_controller.pid")) as f:
@@ -333,15 +353,15 @@ class WithDaemonTest(MailqBase):
         r = self.mailq()
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("mailq: note: the job controller did not answer within 5 s", r.stderr)
-        self.assertEqual([(x["id"], x["mark"]) for x in parse_mailq(r.stdout)[0]], [(queue_id, "")])
+        self.assertEqual(sorted((x["id"], x["mark"]) for x in parse_mailq(r.stdout)[0]), sorted((i, "") for i in ids))
 
         # imtad gone: nothing is being delivered; the copy is still listed.
         self.inst.stop()
         r = self.mailq()
         self.assertEqual(r.returncode, 0, r.stderr)
         requests, (_, count) = parse_mailq(r.stdout)
-        self.assertEqual(count, 1)
-        self.assertEqual((requests[0]["id"], requests[0]["mark"]), (queue_id, ""))
+        self.assertEqual(count, 3)
+        self.assertEqual(sorted((x["id"], x["mark"]) for x in requests), sorted((i, "") for i in ids))
 
 
 if __name__ == "__main__":
