@@ -169,7 +169,7 @@ void JobController::enqueued(std::string_view channel, const std::filesystem::pa
   if (!e) return;
   std::unique_lock lock(mutex_);
   add_locked(*e, now());
-  wake_locked(1);
+  wake_locked(channel, 1);
   schedule_locked(lock);
 }
 
@@ -194,19 +194,24 @@ void JobController::enqueued(const std::vector<Notification>& notes) {
       for (auto* ch : cache_.channels())
         if (n.channel.empty() || ch->name() == n.channel) requested_.insert(ch->name());
     }
-  wake_locked(entries.size());
+  std::map<std::string_view, std::size_t> per_channel;
+  for (const auto& e : entries) ++per_channel[e.channel];
+  for (const auto& [channel, files] : per_channel) wake_locked(channel, files);
   schedule_locked(lock);
 }
 
-void JobController::wake_locked(std::size_t files) {
-  // One lingering thread per new file: waking them all would send most of
-  // them back to sleep (a context switch each) for every notification batch.
-  if (files == 0 || lingering_ == 0) return;
-  if (files >= lingering_) {
-    work_.notify_all();
+void JobController::wake_locked(std::string_view channel, std::size_t files) {
+  // One lingering thread of the channel per new file: waking them all would
+  // send most of them back to sleep (a context switch each) for every
+  // notification batch.
+  auto it = waiters_.find(channel);
+  if (files == 0 || it == waiters_.end() || it->second.lingering == 0) return;
+  Waiters& w = it->second;
+  if (files >= w.lingering) {
+    w.work.notify_all();
     return;
   }
-  for (std::size_t i = 0; i < files; ++i) work_.notify_one();
+  for (std::size_t i = 0; i < files; ++i) w.work.notify_one();
 }
 
 // --- scheduling --------------------------------------------------------------------------
@@ -419,9 +424,10 @@ std::optional<JobController::Taken> JobController::next_file(Job* job) {
     const auto real_now = std::chrono::steady_clock::now();
     if (!linger_until) linger_until = real_now + options_.linger;
     else if (real_now >= *linger_until) return std::nullopt;
-    ++lingering_;
-    work_.wait_until(lock, *linger_until);
-    --lingering_;
+    Waiters& w = waiters_[job->channel];
+    ++w.lingering;
+    w.work.wait_until(lock, *linger_until);
+    --w.lingering;
   }
 }
 
@@ -486,8 +492,8 @@ void JobController::stop() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
+    for (auto& [channel, w] : waiters_) w.work.notify_all();
   }
-  work_.notify_all();
   {
     std::unique_lock lock(mutex_);
     idle_.wait(lock, [&] { return jobs_.empty(); });

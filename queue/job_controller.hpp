@@ -176,7 +176,8 @@ class JobController {
   void file_done(Job* job, const Taken& taken, const FileAttempt& attempt, std::optional<QueueEntry> found);
   void worker_done(Job* job, std::list<std::thread>::iterator self);
   void reap();
-  void wake_locked(std::size_t files);  // lingering threads for this many new files
+  /// Wakes lingering threads of `channel` for this many new files.
+  void wake_locked(std::string_view channel, std::size_t files);
   void add_locked(const QueueEntry& entry, std::int64_t now, const RetrySchedule* schedule = nullptr);
   static std::optional<QueueEntry> entry_of(std::string_view channel, const std::filesystem::path& path);
   void log(std::string_view line) const;
@@ -185,8 +186,13 @@ class JobController {
   core::Instance instance_;
   mutable std::mutex mutex_;
   std::mutex scan_mutex_;         // one scan at a time (each has its epoch)
-  std::condition_variable work_;  // lingering jobs: files arrived, or stop
-  std::size_t lingering_ = 0;     // threads waiting on work_
+  /// The lingering threads of one channel's jobs wait here for its new
+  /// files (or stop); never erased, so references stay valid.
+  struct Waiters {
+    std::condition_variable work;
+    std::size_t lingering = 0;
+  };
+  std::map<std::string, Waiters, std::less<>> waiters_;
   std::condition_variable idle_;  // a job ended
   std::shared_ptr<Generation> generation_;
   QueueCache cache_;

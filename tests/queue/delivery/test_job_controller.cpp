@@ -465,6 +465,39 @@ TEST_CASE("lingering jobs woken for a file that another one takes go on lingerin
   CHECK(idles() == 2);
 }
 
+TEST_CASE("a new file wakes a lingering thread of its own channel, not another channel's", "[jobs]") {
+  Rig rig;
+  auto& c = rig.start(std::chrono::milliseconds(5000));
+  auto gone = [&](const char* channel) {
+    for (int i = 0; i < 400 && !rig.files(channel).empty(); ++i) std::this_thread::sleep_for(10ms);
+    return rig.files(channel).empty();
+  };
+  // Two lingering jobs of `fast` (as in the test above) and one of `beta`.
+  rig.script.close_gate();
+  struct Reopen {
+    Script& s;
+    ~Reopen() { s.open_gate(); }
+  } reopen{rig.script};
+  for (const char* who : {"one@x.test", "two@x.test", "three@x.test"})
+    c.enqueued("fast", rig.enqueue("fast", {who}).path);
+  REQUIRE(rig.script.wait_running(2));
+  rig.script.open_gate();
+  REQUIRE(gone("fast"));
+  c.enqueued("beta", rig.enqueue("beta", {"b0@x.test"}).path);
+  REQUIRE(gone("beta"));
+  // Each new beta file is delivered while every thread still lingers (5 s):
+  // the wake-up goes to beta's thread. Had it gone to one of fast's, the
+  // file would wait until beta's thread gave up lingering.
+  for (const char* who : {"b1@x.test", "b2@x.test", "b3@x.test"}) {
+    std::this_thread::sleep_for(50ms);
+    c.enqueued("beta", rig.enqueue("beta", {who}).path);
+    CHECK(gone("beta"));  // within 4 s
+  }
+  CHECK(c.jobs().size() == 3);
+  c.stop();
+  CHECK(rig.script.tried_files().size() == 7);
+}
+
 TEST_CASE("imta cache -view's data: files, attempts and due times", "[jobs]") {
   Rig rig;
   auto& c = rig.start();
