@@ -60,7 +60,7 @@ struct JobController::Job {
   /// Taken so far (done or being delivered): what filesperjob and
   /// MAX_LIFE_CONNS count, so the job's threads together never take more.
   std::uint64_t taken = 0;
-  std::vector<std::string> current;  // files being delivered, one per busy thread
+  std::vector<std::string> delivering;  // files being delivered, one per busy thread
 };
 
 JobController::JobController(JobControllerOptions options, std::shared_ptr<const config::Snapshot> snapshot)
@@ -416,7 +416,7 @@ std::optional<JobController::Taken> JobController::next_file(Job* job) {
       taken.entry.channel = job->channel;
       taken.entry.name = ch.name_of(*slot);
       taken.entry.path = ch.path_of(*slot);
-      job->current.push_back(taken.entry.name.str());
+      job->delivering.push_back(taken.entry.name.str());
       ++job->taken;
       return taken;
     }
@@ -435,7 +435,7 @@ void JobController::file_done(Job* job, const Taken& taken, const FileAttempt& a
                               std::optional<QueueEntry> found) {
   std::unique_lock lock(mutex_);
   ++job->files;
-  std::erase(job->current, taken.entry.name.str());
+  std::erase(job->delivering, taken.entry.name.str());
   ChannelCache& ch = cache_.channel(job->channel);
   const std::int64_t t = now();
   using R = FileAttempt::Result;
@@ -514,7 +514,7 @@ void JobController::wait_idle() {
 std::vector<JobInfo> JobController::jobs() const {
   std::lock_guard lock(mutex_);
   std::vector<JobInfo> out;
-  for (const auto& j : jobs_) out.push_back({j.id, j.channel, j.pool, j.current, j.started_ms, j.files, j.workers});
+  for (const auto& j : jobs_) out.push_back({j.id, j.channel, j.pool, j.delivering, j.started_ms, j.files, j.workers});
   return out;
 }
 
