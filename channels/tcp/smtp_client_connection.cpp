@@ -99,6 +99,8 @@ asio::awaitable<std::error_code> ClientConnection::connect(tcp::endpoint remote,
     co_return ec;
   }
   socket_.set_option(tcp::no_delay(true), ec);
+  // Synchronous writes return would_block instead of waiting (see write()).
+  socket_.non_blocking(true, ec);
   auto local_end = socket_.local_endpoint(ec);
   transport_ = core::log::transport_info(local_end.address().to_string(), local_end.port(),
                                          remote.address().to_string(), remote.port());
@@ -163,8 +165,18 @@ asio::awaitable<std::error_code> ClientConnection::write(std::string_view data, 
     auto [e, n] = co_await asio::async_write(*tls_, asio::buffer(data.data(), data.size()), use_tuple);
     ec = e;
   } else {
-    auto [e, n] = co_await asio::async_write(socket_, asio::buffer(data.data(), data.size()), use_tuple);
-    ec = e;
+    // Most writes fit in the socket's buffer: written at once, they skip a
+    // round through the event loop (Asio posts every completion, and its
+    // loop polls epoll between handlers); the rest waits asynchronously.
+    std::size_t done = 0;
+    while (done < data.size()) {
+      done += socket_.write_some(asio::buffer(data.data() + done, data.size() - done), ec);
+      if (ec) break;
+    }
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      auto [e, n] = co_await asio::async_write(socket_, asio::buffer(data.data() + done, data.size() - done), use_tuple);
+      ec = e;
+    }
   }
   co_return finish(ec);
 }

@@ -36,6 +36,8 @@ The script (JSON object; every key optional) says how to answer:
                   the connection instead of answering it
   hang_at         a verb as for drop_at: never answer it (the client's
                   timeout must end the session)
+  pause_in_data   seconds to wait after the 354 before reading the message (a
+                  slow server: the client's socket buffers fill up)
   close_after_messages   N: close the connection (no reply, no 421) after the
                   final reply of its Nth message, as a server that drops
                   idle sessions does
@@ -51,6 +53,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 
 DEFAULTS = {
     "greeting": "220 sink.test ESMTP",
@@ -264,12 +267,16 @@ class Session:
                     self.send(reply)
                     if not reply.startswith("354"):
                         continue
-                    wire = b""
+                    if self.script.get("pause_in_data"):
+                        time.sleep(float(self.script["pause_in_data"]))
+                    wire = bytearray()  # (bytes += would copy the whole message per line)
                     while True:
                         data_line = self.readline()
                         if data_line == b".":
                             break
-                        wire += data_line + b"\r\n"
+                        wire += data_line
+                        wire += b"\r\n"
+                    wire = bytes(wire)
                     self.event(f"data {len(wire)} bytes")
                     self.drop("DOT")
                     self.rec.message({"conn": self.conn, "listener": self.listener, "helo": self.helo,

@@ -187,6 +187,31 @@ TEST_CASE("8-bit data to an 8BITMIME server goes with BODY=8BITMIME", "[smtp_cli
   CHECK(sink.wire(1) == message(body));
 }
 
+TEST_CASE("a message more than the socket buffers hold reaches a slow server byte for byte", "[smtp_client][e2e]") {
+  // The server reads nothing for a second after its 354: the client's
+  // writes fill the buffers and the rest of the message waits for room.
+  Sink sink(R"({"pause_in_data": 1})");
+  TestInstance inst(smart_host(sink));
+  std::string body;
+  for (int i = 0; body.size() < 6 * 1024 * 1024; ++i)
+    body += "line " + std::to_string(i) + " of a large message, with a dot at the start of some: ." + "\r\n" +
+            (i % 97 == 0 ? ".dotted\r\n" : "");
+  auto claim = inst.enqueue(envelope("a@client.example.test", {"x@siroe.example"}), message(body));
+  auto report = inst.master()->deliver(claim);
+  INFO(report.recipients[0].log_diagnostics);
+  CHECK(report.recipients[0].status == RecipientStatus::delivered);
+  std::string stuffed;  // what the wire carries: lines starting with a dot get another
+  const std::string whole = message(body);
+  for (std::size_t at = 0; at < whole.size();) {
+    const std::size_t end = whole.find("\r\n", at) + 2;
+    if (whole[at] == '.') stuffed += '.';
+    stuffed.append(whole, at, end - at);
+    at = end;
+  }
+  CHECK(sink.wire(1).size() == stuffed.size());
+  CHECK(sink.wire(1) == stuffed);
+}
+
 TEST_CASE("a message bigger than the server's SIZE is bounced with 5.3.4", "[smtp_client][e2e]") {
   Sink sink(R"({"extensions": ["PIPELINING", "SIZE 100", "8BITMIME"]})");
   TestInstance inst(smart_host(sink));
