@@ -54,7 +54,6 @@ struct JobController::Job {
   /// each with its own master; a thread that ends moves itself to
   /// finished_, and the job ends with its last thread.
   std::list<std::thread> threads;
-  unsigned workers = 0;
   std::int64_t started_ms = 0;
   std::uint64_t files = 0;  // done
   /// Taken so far (done or being delivered): what filesperjob and
@@ -165,12 +164,7 @@ std::optional<QueueEntry> JobController::entry_of(std::string_view channel, cons
 }
 
 void JobController::enqueued(std::string_view channel, const std::filesystem::path& path) {
-  auto e = entry_of(channel, path);
-  if (!e) return;
-  std::unique_lock lock(mutex_);
-  add_locked(*e, now());
-  wake_locked(channel, 1);
-  schedule_locked(lock);
+  enqueued(std::vector<Notification>{{Notification::Kind::enqueued, std::string(channel), path}});
 }
 
 void JobController::enqueued(const std::vector<Notification>& notes) {
@@ -287,7 +281,7 @@ JobController::Growth JobController::growth_locked(const std::string& channel, c
 
 JobController::Job* JobController::job_with_room_locked(const std::string& channel, std::int64_t t) {
   for (auto& job : jobs_) {
-    if (job.channel != channel || job.workers == 0 || job.workers >= job.policy.max_threads) continue;
+    if (job.channel != channel || job.threads.empty() || job.threads.size() >= job.policy.max_threads) continue;
     // A job at the end of its life takes no more threads.
     if (job.policy.files_per_job > 0 && job.taken >= job.policy.files_per_job) continue;
     if (job.policy.max_life_ms > 0 && t - job.started_ms >= job.policy.max_life_ms) continue;
@@ -311,7 +305,6 @@ void JobController::start_job_locked(const std::string& channel, const ChannelPo
 }
 
 void JobController::add_worker_locked(Job& job) {
-  ++job.workers;
   ++channel_workers_[job.channel];
   // The thread takes the lock before it touches the job, and we hold it
   // until its std::thread is in place.
@@ -465,7 +458,7 @@ void JobController::worker_done(Job* job, std::list<std::thread>::iterator self)
   finished_.push_back(std::move(*self));
   job->threads.erase(self);
   if (--channel_workers_[job->channel] == 0) channel_workers_.erase(job->channel);
-  if (--job->workers == 0) {
+  if (job->threads.empty()) {
     if (--channel_jobs_[job->channel] == 0) channel_jobs_.erase(job->channel);
     if (--pool_jobs_[job->pool] == 0) pool_jobs_.erase(job->pool);
     for (auto it = jobs_.begin(); it != jobs_.end(); ++it) {
@@ -514,7 +507,8 @@ void JobController::wait_idle() {
 std::vector<JobInfo> JobController::jobs() const {
   std::lock_guard lock(mutex_);
   std::vector<JobInfo> out;
-  for (const auto& j : jobs_) out.push_back({j.id, j.channel, j.pool, j.delivering, j.started_ms, j.files, j.workers});
+  for (const auto& j : jobs_) out.push_back({j.id, j.channel, j.pool, j.delivering, j.started_ms, j.files,
+                                       static_cast<unsigned>(j.threads.size())});
   return out;
 }
 

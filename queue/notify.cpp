@@ -72,8 +72,6 @@ Sent send_datagram(int fd, const std::filesystem::path& path, std::string_view b
   }
 }
 
-/// Sends `files` in datagrams; the files of datagrams the controller's full
-/// queue refused go to `*refused` (when given). True when all went out.
 /// Sends `files` in datagrams of at most kMaxDatagram. Stops at the first
 /// datagram that does not go out: once the controller's queue is full the
 /// rest would be refused too (one failed send per call, not one per

@@ -63,13 +63,13 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
  private:
   asio::ip::tcp::socket& socket();
   void arm(seconds timeout);
+  void watch();
   void disarm();
   std::error_code finish(std::error_code ec);
   asio::awaitable<std::error_code> read_some();
 
   asio::ip::tcp::socket socket_;
   std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket>> tls_;
-  void watch();
 
   // The deadline: one watchdog wait per connection, moved only when it
   // would fire too late, so guarding an operation costs no system call.

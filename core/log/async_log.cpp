@@ -92,10 +92,10 @@ void AsyncMailLog::run() {
   std::unique_lock lock(mutex_);
   auto urgent = [&] { return stopping_ || (flush_waiters_ > 0 && done_ < queued_) || queue_.size() >= kEagerBatch; };
   for (;;) {
-    // As soon as something waits (see write: the first of a batch wakes the
-    // writer), a flush() or the end; the
-    // interval only bounds the wait should a wake-up be missed. Then gather
-    // for kGather unless something is urgent.
+    // As soon as something waits (write(): the first of a batch wakes the
+    // writer), a flush() or the end; the interval only bounds the wait
+    // should a wake-up be missed. Then gather for kGather unless something
+    // is urgent.
     wake_.wait_for(lock, interval_, [&] { return urgent() || !queue_.empty() || !after_.empty(); });
     if (!urgent() && (!queue_.empty() || !after_.empty())) wake_.wait_for(lock, kGather, urgent);
     batch.swap(queue_);

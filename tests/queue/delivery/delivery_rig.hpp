@@ -115,6 +115,17 @@ struct Script {
     std::lock_guard lock(mutex);
     gate_closed = true;
   }
+  /// Opens the gate when it goes, also when a REQUIRE fails first: no
+  /// delivery stays stuck behind it while the rig is torn down.
+  struct Reopen {
+    Script& s;
+    ~Reopen() { s.open_gate(); }
+  };
+  /// Closes the gate until the returned guard goes.
+  [[nodiscard]] Reopen closed_gate() {
+    close_gate();
+    return Reopen{*this};
+  }
   void open_gate() {
     {
       std::lock_guard lock(mutex);
@@ -130,6 +141,10 @@ struct Script {
   std::vector<std::string> tried_files() {
     std::lock_guard lock(mutex);
     return tried;
+  }
+  int idle_calls() {
+    std::lock_guard lock(mutex);
+    return idles;
   }
 };
 
@@ -279,6 +294,12 @@ struct Rig {
       if (e.is_regular_file() && e.path().filename().string()[0] != '.') out.push_back(e.path().filename().string());
     std::sort(out.begin(), out.end());
     return out;
+  }
+
+  /// Waits (up to 4 s) until `channel` has no queue file left; whether it has none.
+  bool wait_empty(const std::string& channel) const {
+    for (int i = 0; i < 400 && !files(channel).empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return files(channel).empty();
   }
 
   /// mail.log_current, after everything queued is written.

@@ -210,11 +210,7 @@ TEST_CASE("filesperjob caps the files a job's threads take together", "[jobs]") 
   cnf.replace(cnf.find(line), line.size(), line + " threaddepth 1 filesperjob 2");
   Rig rig(cnf);
   auto& c = rig.start();
-  rig.script.close_gate();
-  struct Reopen {
-    Script& s;
-    ~Reopen() { s.open_gate(); }
-  } reopen{rig.script};
+  auto reopen = rig.script.closed_gate();
   for (int i = 0; i < 6; ++i)
     c.enqueued("tcp_local", rig.enqueue("tcp_local", {"r" + std::to_string(i) + "@x.test"}).path);
   // One file per thread (threaddepth 1), but the job may take two files in
@@ -429,69 +425,49 @@ TEST_CASE("a job lingers for files that arrive just after it ran out", "[jobs]")
 TEST_CASE("lingering jobs woken for a file that another one takes go on lingering", "[jobs]") {
   Rig rig;
   auto& c = rig.start(std::chrono::milliseconds(5000));
-  auto delivered = [&] {
-    for (int i = 0; i < 400 && !rig.files("fast").empty(); ++i) std::this_thread::sleep_for(10ms);
-    return rig.files("fast").empty();
-  };
-  auto idles = [&] {
-    std::lock_guard lock(rig.script.mutex);
-    return rig.script.idles;
-  };
   // Slow deliveries and files waiting: two jobs (fast: threaddepth 1,
   // maxjobs 2), which then both wait for more.
-  rig.script.close_gate();
-  struct Reopen {
-    Script& s;
-    ~Reopen() { s.open_gate(); }  // also when a REQUIRE fails: no job stays stuck
-  } reopen{rig.script};
+  auto reopen = rig.script.closed_gate();
   for (const char* who : {"one@x.test", "two@x.test", "three@x.test"})
     c.enqueued("fast", rig.enqueue("fast", {who}).path);
   REQUIRE(rig.script.wait_running(2));
   rig.script.open_gate();
-  REQUIRE(delivered());
+  REQUIRE(rig.wait_empty("fast"));
   REQUIRE(c.jobs().size() == 2);
   // One file each time: one job takes it; the other, if woken at all, must
   // not end (and drop its master and connection) just because it lost.
   for (const char* who : {"four@x.test", "five@x.test"}) {
     std::this_thread::sleep_for(50ms);
     c.enqueued("fast", rig.enqueue("fast", {who}).path);
-    REQUIRE(delivered());
+    REQUIRE(rig.wait_empty("fast"));
   }
   std::this_thread::sleep_for(200ms);
-  CHECK(idles() == 0);
+  CHECK(rig.script.idle_calls() == 0);
   CHECK(c.jobs().size() == 2);
   c.stop();
   CHECK(rig.script.tried_files().size() == 5);
-  CHECK(idles() == 2);
+  CHECK(rig.script.idle_calls() == 2);
 }
 
 TEST_CASE("a new file wakes a lingering thread of its own channel, not another channel's", "[jobs]") {
   Rig rig;
   auto& c = rig.start(std::chrono::milliseconds(5000));
-  auto gone = [&](const char* channel) {
-    for (int i = 0; i < 400 && !rig.files(channel).empty(); ++i) std::this_thread::sleep_for(10ms);
-    return rig.files(channel).empty();
-  };
   // Two lingering jobs of `fast` (as in the test above) and one of `beta`.
-  rig.script.close_gate();
-  struct Reopen {
-    Script& s;
-    ~Reopen() { s.open_gate(); }
-  } reopen{rig.script};
+  auto reopen = rig.script.closed_gate();
   for (const char* who : {"one@x.test", "two@x.test", "three@x.test"})
     c.enqueued("fast", rig.enqueue("fast", {who}).path);
   REQUIRE(rig.script.wait_running(2));
   rig.script.open_gate();
-  REQUIRE(gone("fast"));
+  REQUIRE(rig.wait_empty("fast"));
   c.enqueued("beta", rig.enqueue("beta", {"b0@x.test"}).path);
-  REQUIRE(gone("beta"));
+  REQUIRE(rig.wait_empty("beta"));
   // Each new beta file is delivered while every thread still lingers (5 s):
   // the wake-up goes to beta's thread. Had it gone to one of fast's, the
   // file would wait until beta's thread gave up lingering.
   for (const char* who : {"b1@x.test", "b2@x.test", "b3@x.test"}) {
     std::this_thread::sleep_for(50ms);
     c.enqueued("beta", rig.enqueue("beta", {who}).path);
-    CHECK(gone("beta"));  // within 4 s
+    CHECK(rig.wait_empty("beta"));  // within 4 s
   }
   CHECK(c.jobs().size() == 3);
   c.stop();
