@@ -21,8 +21,10 @@
 # take after the sender is done, default 120), POSTFIX=0 to skip Postfix,
 # OPTIONS="NAME=VALUE ..." added to imtad's option.dat, TCP_LOCAL_OPTIONS
 # the same for its tcp_local_option (e.g. "MAX_CLIENT_THREADS=1"),
-# PERF_OUT=FILE to record a perf profile (perf record -g) of imtad's two
-# processes while it is measured (read it with perf report -i FILE).
+# PERF_OUT=FILE to record a perf profile (perf record -a -g: the whole
+# machine) while imtad is measured (read it with perf report -i FILE, e.g.
+# --pid of the dispatcher or the job controller), PERF_CALLGRAPH to replace
+# -g (e.g. "--call-graph dwarf"), PERF_FREQ (samples/s, default 2000).
 #
 # Figures per measurement:
 #   accepted       the sender's rate (messages/s while it sent)
@@ -164,8 +166,9 @@ run_imtad() {
   d0=$(proc_cpu dispatcher); j0=$(proc_cpu job_controller)
   local perf_pid=""
   if [ -n "${PERF_OUT:-}" ]; then
-    perf record -q -F 2000 -g -o "$PERF_OUT" \
-      -p "$(cat "$inst/run/dispatcher.pid"),$(cat "$inst/run/job_controller.pid")" >/dev/null 2>&1 &
+    # (-a: threads started after perf, such as delivery threads, would be
+    # missed by -p; read the profile with --pid or --comm.)
+    perf record -q -F "${PERF_FREQ:-2000}" ${PERF_CALLGRAPH:--g} -o "$PERF_OUT" -a >/dev/null 2>&1 &
     perf_pid=$!
   fi
   measure "$p1" imtad_cpu

@@ -10,7 +10,10 @@
 # POSTFIX=0 to skip Postfix, SYNC="syncfs fdatasync" to measure imtad once
 # per QUEUE_SYNC value in each round (default: syncfs only), SETTLE
 # (seconds between rounds, default 65; see below), OPTIONS="NAME=VALUE ..."
-# added to the imtad instances' option.dat (e.g. "LOG_TRACKING=0").
+# added to the imtad instances' option.dat (e.g. "LOG_TRACKING=0"),
+# PERF_OUT=FILE to record a perf profile (perf record -g) of the dispatcher
+# while imtad is measured (read it with perf report -i FILE; the last
+# measurement's profile is kept).
 #
 # Each round measures, one after the other with the same load:
 #   imtad            every message durable (group commit) before its 250
@@ -144,7 +147,13 @@ for round in $(seq "$runs"); do
     fresh_instance "$sync"
     start_imtad
     before=$(dispatcher_cpu)
+    perf_pid=""
+    if [ -n "${PERF_OUT:-}" ]; then
+      perf record -q -F 2000 ${PERF_CALLGRAPH:--g} -o "$PERF_OUT" -p "$(cat "$inst/run/dispatcher.pid")" >/dev/null 2>&1 &
+      perf_pid=$!
+    fi
     send "$p1"
+    if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" 2>/dev/null || true; fi
     after=$(dispatcher_cpu)
     echo "dispatcher CPU  $(python3 -c "print('%.0f' % (($after - $before) / $hz / $messages * 1e6))") us per message"
     echo "files in the queue afterwards: $(find "$inst/queue" -name '*.00' | wc -l)"
