@@ -119,6 +119,8 @@ const OptionSpec option_dat_specs[] = {
             "seconds bin/daily_cleanup may run before the return job kills it"),
     text("QUEUE_SYNC", "syncfs", check_queue_sync, true,
          "how imtad's SMTP server makes messages durable: syncfs, fdatasync or file"),
+    flag("QUEUE_RECYCLE", 1, true,
+         "1 = small delivered queue files are kept in queue/.recycle and reused for new messages"),
     OptionSpec{.name = "SENDMAIL_TRUSTED_USERS", .type = OptionType::list, .min = 0, .max = 100,
                .implemented = true,
                .doc = "users besides root whose sendmail -f sets the envelope sender"},

@@ -1,5 +1,7 @@
 #include "queue/file_io.hpp"
 
+#include "queue/crc32c.hpp"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -141,7 +143,7 @@ ParsedFile read_parsed(int fd, int* io_error, std::string* message) {
   }
   std::size_t message_offset = 0;
   std::string error;
-  auto envelope = header_end ? parse_header(head, &error, &message_offset) : std::nullopt;
+  auto envelope = header_end ? parse_header(head, &error, &message_offset, &parsed.seal) : std::nullopt;
   if (!envelope) {
     // Rare: classify with the whole file (incomplete or damaged).
     std::string whole;
@@ -172,6 +174,17 @@ ParsedFile read_parsed(int fd, int* io_error, std::string* message) {
     }
     if (!pread_some(fd, message_end, static_cast<std::size_t>(file_size - message_end), trailer))
       return read_failed();
+    if (message && parsed.seal.check) {
+      // A claim of a sealed file checks the seal before anything goes out:
+      // the whole message is read now (the master reads it anyway).
+      if (message_end > head.size()) {
+        std::string rest;
+        if (!pread_some(fd, head.size(), static_cast<std::size_t>(message_end - head.size()), rest))
+          return read_failed();
+        head += rest;
+      }
+      message->assign(head, message_offset, static_cast<std::size_t>(envelope->size));
+    }
   }
   if (!parse_trailer(trailer, parsed.history)) {
     parsed.status = ParseStatus::incomplete;
@@ -179,6 +192,21 @@ ParsedFile read_parsed(int fd, int* io_error, std::string* message) {
     parsed.history.clear();
     if (message) message->clear();
     return parsed;
+  }
+  if (message && parsed.seal.check) {
+    // head holds the file from its start through the message; the end
+    // marker (checked above) is the start of the trailer.
+    const auto checked = static_cast<std::size_t>(message_end);
+    std::string_view sealed(head.data(), std::min(head.size(), checked));
+    if (sealed.size() != checked ||
+        crc32c(crc32c(0, sealed.substr(std::min(parsed.seal.checked_from, checked))), end_marker) !=
+            *parsed.seal.check) {
+      parsed.status = ParseStatus::corrupt;
+      parsed.error = "check digits do not match the content (damaged, or a recycled file torn by a crash)";
+      parsed.history.clear();
+      message->clear();
+      return parsed;
+    }
   }
   parsed.status = ParseStatus::ok;
   parsed.envelope = std::move(*envelope);

@@ -247,6 +247,9 @@ int run_job_daemon(const JobDaemonOptions& options) {
   StoreOptions store_options;
   store_options.root = instance.queue_dir();
   store_options.subdirs = [&current](std::string_view channel) { return config::channel_subdirs(current.load()->imta_cnf, channel); };
+  // QUEUE_RECYCLE: delivered files go to queue/.recycle for the SMTP server
+  // to reuse (read at start).
+  store_options.recycle = current.load()->options.integer("QUEUE_RECYCLE") != 0;
   Store store(std::move(store_options));
   core::log::AsyncMailLog mail_log(config::mail_log_file_options(instance, *current.load()));
 

@@ -1,5 +1,7 @@
 #include "queue/message_file.hpp"
 
+#include "queue/crc32c.hpp"
+
 #include <charconv>
 #include <cstdio>
 
@@ -331,7 +333,22 @@ std::string_view outcome_name(Outcome o) {
   return "note";
 }
 
-std::string encode_header(const core::Envelope& envelope) {
+std::string check_digits(std::uint32_t crc) {
+  char digits[check_field_width + 1];
+  std::snprintf(digits, sizeof digits, "%08X", static_cast<unsigned>(crc));
+  return std::string(digits, check_field_width);
+}
+
+std::size_t checked_offset(std::string_view header) {
+  std::size_t at = check_field_offset + check_field_width + 1;  // after the check line
+  if (header.substr(at).starts_with("id ")) {
+    auto nl = header.find('\n', at);
+    if (nl != std::string_view::npos) at = nl + 1;
+  }
+  return at;
+}
+
+std::string encode_header(const core::Envelope& envelope, std::string_view id) {
   std::string out;
   out.reserve(512);
   out += file_magic;
@@ -339,7 +356,10 @@ std::string encode_header(const core::Envelope& envelope) {
   std::snprintf(size, sizeof size, "%020llu", static_cast<unsigned long long>(envelope.size));
   out += "size ";
   out += size;
+  out += "\ncheck ";
+  out += check_unset;
   out += '\n';
+  if (!id.empty()) add_record(out, "id", id);
   add_record(out, "from", envelope.from);
   add_record(out, "envid", envelope.envid);
   add_record(out, "ret", ret_name(envelope.ret));
@@ -392,8 +412,14 @@ std::optional<std::size_t> find_header_end(std::string_view bytes) {
   return pos + 2;
 }
 
+bool seal_matches(std::string_view bytes, const FileSeal& seal, std::size_t checked_end) {
+  if (!seal.check) return true;
+  if (checked_end > bytes.size() || seal.checked_from > checked_end) return false;
+  return crc32c(0, bytes.substr(seal.checked_from, checked_end - seal.checked_from)) == *seal.check;
+}
+
 std::optional<core::Envelope> parse_header(std::string_view bytes, std::string* error,
-                                           std::size_t* message_offset) {
+                                           std::size_t* message_offset, FileSeal* seal) {
   if (!bytes.starts_with(file_magic)) {
     if (file_magic.starts_with(bytes)) {
       fail(error, "incomplete header");
@@ -427,6 +453,37 @@ std::optional<core::Envelope> parse_header(std::string_view bytes, std::string* 
   envelope.size = *size;
   bool have_from = false;
   std::string_view records = bytes.substr(records_offset, *end - 1 - records_offset);
+  // The seal lines, where writers put them (fixed place: the check digits
+  // are patched in place at commit).
+  FileSeal found;
+  found.checked_from = records_offset;
+  if (records.starts_with("check ") && records.size() > 6 + check_field_width &&
+      records[6 + check_field_width] == '\n') {
+    auto digits = records.substr(6, check_field_width);
+    if (digits != check_unset) {
+      std::uint32_t value = 0;
+      auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, 16);
+      if (ec != std::errc() || ptr != digits.data() + digits.size()) {
+        fail(error, "bad check record");
+        return std::nullopt;
+      }
+      found.check = value;
+    }
+    records.remove_prefix(7 + check_field_width);
+    found.checked_from += 7 + check_field_width;
+    if (records.starts_with("id ")) {
+      auto nl = records.find('\n');
+      auto value = unescape_value(records.substr(3, nl == std::string_view::npos ? std::string_view::npos : nl - 3));
+      if (!value) {
+        fail(error, "bad id record");
+        return std::nullopt;
+      }
+      found.id = std::move(*value);
+      const std::size_t line = nl == std::string_view::npos ? records.size() : nl + 1;
+      records.remove_prefix(line);
+      found.checked_from += line;
+    }
+  }
   while (!records.empty()) {
     auto nl = records.find('\n');
     auto line = records.substr(0, nl);
@@ -443,6 +500,7 @@ std::optional<core::Envelope> parse_header(std::string_view bytes, std::string* 
     return std::nullopt;
   }
   if (message_offset) *message_offset = *end;
+  if (seal) *seal = std::move(found);
   return envelope;
 }
 
@@ -462,7 +520,7 @@ ParsedFile parse_file(std::string_view bytes) {
   ParsedFile parsed;
   std::string error;
   std::size_t offset = 0;
-  auto envelope = parse_header(bytes, &error, &offset);
+  auto envelope = parse_header(bytes, &error, &offset, &parsed.seal);
   if (!envelope) {
     // Without a header we cannot tell where the end marker belongs. Only
     // what a crash can leave of our own writing counts as incomplete (and
@@ -485,6 +543,12 @@ ParsedFile parse_file(std::string_view bytes) {
   if (!parse_trailer(bytes.substr(offset + envelope->size), parsed.history)) {
     parsed.status = ParseStatus::incomplete;
     parsed.error = "no end marker after the message";
+    parsed.history.clear();
+    return parsed;
+  }
+  if (!seal_matches(bytes, parsed.seal, static_cast<std::size_t>(offset + envelope->size) + end_marker.size())) {
+    parsed.status = ParseStatus::corrupt;
+    parsed.error = "check digits do not match the content (damaged, or a recycled file torn by a crash)";
     parsed.history.clear();
     return parsed;
   }

@@ -4,6 +4,8 @@
 //
 //   IMTA-QUEUE 1\n                       magic and format version
 //   size 00000000000000001234\n          message length, fixed width (patched at commit)
+//   check 1A2B3C4D\n                     CRC-32C seal, fixed width (patched at commit; see below)
+//   id <queue id>\n                      the id of the name the file was written under
 //   <key> <value>\n ...                  envelope records (values escaped, see below)
 //   notice <kind>\n notice-... <value>\n        only on a copy that carries a
 //                                        core::Notice (to `process`): see imta-queue(5)
@@ -16,6 +18,16 @@
 // A file without its end marker at the right place was never acknowledged
 // (a crash before the commit barrier) and is removed by the scan. A history
 // record without its final newline (torn append) is ignored.
+//
+// The seal: `check` is the CRC-32C (8 upper-case hex digits) of every byte
+// after the `id` line up to and including the end marker; "--------" when
+// the writer did not compute one (it makes the file durable before naming
+// it). `id` names the file it was written for. Both guard recycled files
+// (queue/.recycle, see store.hpp): such a file is renamed into place with
+// its new bytes, and a machine crash before the commit barrier can leave
+// its old bytes (another id) or a mix of old and new (a wrong check) under
+// the new name -- a message never acknowledged, which must not go out.
+// Files without these records (older writers) are read as before.
 //
 // Values are escaped so that no value can contain a blank, a newline or any
 // other control or non-ASCII byte: such bytes and '%' are written as %XX
@@ -38,14 +50,34 @@ namespace imta::queue {
 inline constexpr std::string_view file_magic = "IMTA-QUEUE 1\n";
 inline constexpr std::string_view end_marker = "\x01" "END\n";
 
-/// The header (magic, size placeholder, envelope, blank line) for a copy.
-/// The size field is written as the fixed-width value of envelope.size.
-std::string encode_header(const core::Envelope& envelope);
+/// The header (magic, size placeholder, check placeholder, id, envelope,
+/// blank line) for a copy written under the queue id `id` (no id record if
+/// empty). The size field is written as the fixed-width value of
+/// envelope.size, the check field as "--------" (not computed).
+std::string encode_header(const core::Envelope& envelope, std::string_view id = {});
 
 /// Offset and width of the fixed-width size digits inside any encoded header,
 /// so a writer can patch the size in place once the message is complete.
 inline constexpr std::size_t size_field_offset = file_magic.size() + 5;  // after "size "
 inline constexpr std::size_t size_field_width = 20;
+/// The same for the check digits ("check " follows the size line).
+inline constexpr std::size_t check_field_offset = size_field_offset + size_field_width + 1 + 6;
+inline constexpr std::size_t check_field_width = 8;
+inline constexpr std::string_view check_unset = "--------";
+/// The check digits of `crc` (8 upper-case hex digits).
+std::string check_digits(std::uint32_t crc);
+/// Where the checked bytes start in a header encode_header() made.
+std::size_t checked_offset(std::string_view header);
+
+/// What the seal records of a file say.
+struct FileSeal {
+  std::string id;                     ///< empty: no id record
+  std::optional<std::uint32_t> check;  ///< nullopt: none, or "--------"
+  std::size_t checked_from = 0;        ///< where the checked bytes start
+};
+/// Whether the check of `seal` matches `bytes` (the file from its start)
+/// up to `checked_end` (just after the end marker); true without a check.
+bool seal_matches(std::string_view bytes, const FileSeal& seal, std::size_t checked_end);
 
 /// Outcome classes of history records.
 enum class Outcome : std::uint8_t { delivered, deferred, bounced, held, released, warned, note };
@@ -73,9 +105,11 @@ struct ParsedFile {
   core::Envelope envelope;
   std::size_t message_offset = 0;  ///< where the message bytes start in the file
   std::vector<HistoryRecord> history;
+  FileSeal seal;
 };
 
-/// Parses a whole file image (header, checks the end marker, history).
+/// Parses a whole file image (header, checks the end marker and the check
+/// digits when there are any, history).
 ParsedFile parse_file(std::string_view bytes);
 
 /// Escapes one value for a record (see above); never empty, never contains
@@ -98,6 +132,6 @@ bool parse_trailer(std::string_view trailer, std::vector<HistoryRecord>& history
 /// first few KiB of the file). nullopt + error when the header is incomplete
 /// or malformed.
 std::optional<core::Envelope> parse_header(std::string_view bytes, std::string* error = nullptr,
-                                           std::size_t* message_offset = nullptr);
+                                           std::size_t* message_offset = nullptr, FileSeal* seal = nullptr);
 
 }  // namespace imta::queue

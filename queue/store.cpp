@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <chrono>
 #include <future>
 #include <mutex>
 #include <map>
@@ -18,6 +19,7 @@
 #include <unordered_map>
 
 #include "queue/fd.hpp"
+#include "queue/crc32c.hpp"
 #include "queue/file_io.hpp"
 
 namespace imta::queue {
@@ -28,6 +30,7 @@ namespace {
 
 constexpr std::string_view temp_prefix = ".tmp.";
 constexpr std::string_view bad_folder = ".bad";
+constexpr std::string_view recycle_folder_name = ".recycle";
 /// Bytes gathered before they are written to the copies (SMTP hands over
 /// lines; one write(2) per line and copy would dominate the cost).
 constexpr std::size_t write_buffer_size = 64 * 1024;
@@ -160,6 +163,13 @@ class SharedFolder {
   std::shared_ptr<const Fd> fd_;
 };
 
+/// Whether a file's id record (if any) names the file it is read under. Not
+/// so: the old bytes of a recycled file that a crash left under a new name.
+bool seal_names(const ParsedFile& parsed, std::string_view id) { return parsed.seal.id.empty() || parsed.seal.id == id; }
+std::string stale_text(const ParsedFile& parsed) {
+  return "written for id " + parsed.seal.id + ", not this file (the old content of a recycled file left by a crash)";
+}
+
 bool is_folder_entry(const dirent* ent, int dirfd) {
   if (ent->d_type == DT_DIR) return true;
   if (ent->d_type != DT_UNKNOWN) return false;
@@ -252,6 +262,106 @@ struct StoreCore {
       committer = std::make_unique<GroupCommit>(options.group_barrier, root_fd.get());
     }
     return committer.get();
+  }
+
+  // --- recycling (options.recycle; see store.hpp) ---
+
+  /// A recycled file taken for a new copy: locked, ours to overwrite.
+  struct Recycled {
+    Fd file;
+    std::string name;  ///< its slot in queue/.recycle
+    std::uint64_t size = 0;
+  };
+
+  std::mutex recycle_mutex;
+  Fd recycle_fd;
+  bool recycle_unusable = false;
+  std::vector<std::string> recycle_pool;  ///< slots seen filled at the last look
+  std::chrono::steady_clock::time_point recycle_next_look{};
+  /// The slot complete() tries next (per process; a slot in use is skipped).
+  std::atomic<unsigned> recycle_next_slot{static_cast<unsigned>(::getpid()) * 7919u % recycle_slots};
+
+  /// queue/.recycle, opened (and made) on first use; -1 if it cannot be.
+  int recycle_dir() {
+    std::lock_guard lock(recycle_mutex);
+    return recycle_dir_locked();
+  }
+  int recycle_dir_locked() {
+    if (!recycle_fd && !recycle_unusable) {
+      const fs::path folder = options.root / std::string(recycle_folder_name);
+      if (make_folder(folder)) recycle_unusable = true;
+      else recycle_fd = open_folder(folder);
+      if (!recycle_fd) recycle_unusable = true;
+    }
+    return recycle_fd ? recycle_fd.get() : -1;
+  }
+
+  /// A recycled file for a new copy, or nullopt (then a new file is made).
+  std::optional<Recycled> take_recycled() {
+    for (int tries = 0; tries < 4; ++tries) {
+      std::string name;
+      int dir = -1;
+      {
+        std::lock_guard lock(recycle_mutex);
+        dir = recycle_dir_locked();
+        if (dir < 0) return std::nullopt;
+        if (recycle_pool.empty()) {
+          // One look at the folder finds every filled slot; an empty folder
+          // is looked at again a second later, not on every message.
+          const auto now = std::chrono::steady_clock::now();
+          if (now < recycle_next_look) return std::nullopt;
+          look_for_recycled_locked(dir);
+          if (recycle_pool.empty()) {
+            recycle_next_look = now + std::chrono::seconds(1);
+            return std::nullopt;
+          }
+        }
+        name = std::move(recycle_pool.back());
+        recycle_pool.pop_back();
+      }
+      Fd file(::openat(dir, name.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+      if (!file) continue;  // taken meanwhile
+      // Locked, and still the file of that slot (not one another thread
+      // took, committed and released meanwhile).
+      if (::flock(file.get(), LOCK_EX | LOCK_NB) != 0) continue;
+      struct stat st {}, again {};
+      if (::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+      if (::fstatat(dir, name.c_str(), &again, AT_SYMLINK_NOFOLLOW) != 0 || again.st_ino != st.st_ino) continue;
+      if (st.st_nlink != 1 || static_cast<std::uint64_t>(st.st_size) > recycle_max_size) {
+        // Also linked elsewhere (a machine crash in the middle of a rename,
+        // repaired by fsck: the other name may be a queued message) or
+        // not one of ours: only the slot's name goes.
+        ::unlinkat(dir, name.c_str(), 0);
+        continue;
+      }
+      return Recycled{std::move(file), std::move(name), static_cast<std::uint64_t>(st.st_size)};
+    }
+    return std::nullopt;
+  }
+  void look_for_recycled_locked(int dir) {
+    Fd again(::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    Dir listing(std::move(again));
+    if (!listing) return;
+    while (auto* ent = ::readdir(listing.get())) {
+      std::string_view name = ent->d_name;
+      if (name.empty() || name.front() == '.') continue;
+      recycle_pool.emplace_back(name);
+    }
+  }
+
+  /// Moves a delivered file into a free slot of queue/.recycle; false if
+  /// there is none (or no folder): the caller removes the file.
+  bool put_recycled(const fs::path& path) {
+    const int dir = recycle_dir();
+    if (dir < 0) return false;
+    for (int tries = 0; tries < 2; ++tries) {
+      const unsigned slot = recycle_next_slot.fetch_add(1, std::memory_order_relaxed) % recycle_slots;
+      char name[16];
+      std::snprintf(name, sizeof name, "%04u", slot);
+      if (::renameat2(AT_FDCWD, path.c_str(), dir, name, RENAME_NOREPLACE) == 0) return true;
+      if (errno != EEXIST) return false;
+    }
+    return false;
   }
 
   unsigned subdirs(std::string_view channel) const {
@@ -353,13 +463,28 @@ struct CopyFile {
   std::string head;
   bool temp_exists = false;
   bool visible = false;
+  /// The seal's CRC-32C over the checked bytes given so far (the header's
+  /// after its id line, then the message).
+  std::uint32_t crc = 0;
+  std::uint64_t written = 0;  ///< bytes written to the file
+  /// A recycled file (its slot in queue/.recycle, where it stays until it
+  /// is renamed into place) and its size when taken; empty: a new file.
+  std::string recycled;
+  std::uint64_t recycled_size = 0;
+  int recycle_dir = -1;
 
   fs::path path() const { return fs::path(folder + '/' + name.str()); }
 
   /// Appends message bytes (after the header, if that is still pending).
   bool write(std::string_view bytes) {
-    if (head.empty()) return write_all(file.get(), bytes);
+    crc = crc32c(crc, bytes);
+    if (head.empty()) {
+      if (!write_all(file.get(), bytes)) return false;
+      written += bytes.size();
+      return true;
+    }
     if (!writev_all(file.get(), {head, bytes})) return false;
+    written += head.size() + bytes.size();
     head.clear();
     return true;
   }
@@ -398,14 +523,25 @@ struct CopySet {
     std::snprintf(digits, sizeof digits, "%020llu", static_cast<unsigned long long>(size));
     const std::string_view field(digits, size_field_width);
     for (auto& c : copies) {
+      const std::string check = check_digits(crc32c(crc32c(c.crc, tail), end_marker));
       if (!c.head.empty()) {
         c.head.replace(size_field_offset, size_field_width, field);
+        c.head.replace(check_field_offset, check_field_width, check);
         if (!writev_all(c.file.get(), {c.head, tail, end_marker})) return errno_code();
+        c.written += c.head.size() + tail.size() + end_marker.size();
         c.head.clear();
-      } else if (!writev_all(c.file.get(), {tail, end_marker}) ||
-                 !pwrite_all(c.file.get(), field, size_field_offset)) {
-        return errno_code();
+      } else {
+        // The size and check digits are neighbours: one write sets both.
+        std::string fields(field);
+        fields += "\ncheck ";
+        fields += check;
+        if (!writev_all(c.file.get(), {tail, end_marker}) || !pwrite_all(c.file.get(), fields, size_field_offset))
+          return errno_code();
+        c.written += tail.size() + end_marker.size();
       }
+      // A recycled file longer than the new content: its old tail goes.
+      if (c.recycled_size > c.written && ::ftruncate(c.file.get(), static_cast<off_t>(c.written)) != 0)
+        return errno_code();
     }
     return {};
   }
@@ -416,15 +552,24 @@ struct CopySet {
     for (auto& c : copies) {
       for (int tries = 0;; ++tries) {
         auto target = c.name.str();
-        if (c.unnamed) {
+        if (!c.recycled.empty()) {
+          if (rename_noreplace(c.recycle_dir, c.recycled.c_str(), c.dir.get(), target.c_str()) == 0) break;
+        } else if (c.unnamed) {
           if (link_unnamed(c.file.get(), c.dir.get(), target.c_str()) == 0) break;
         } else if (rename_noreplace(c.dir.get(), c.temp_name.c_str(), c.dir.get(), target.c_str()) == 0) {
           break;
         }
         if (errno != EEXIST || tries >= 8) return errno_code();
-        c.name.id = new_queue_id();  // astronomically rare: someone has this name
+        // Astronomically rare: someone has this name. The file's id record
+        // follows (ids have one length; the seal does not cover the id).
+        std::string id = new_queue_id();
+        if (id.size() != c.name.id.size() ||
+            !pwrite_all(c.file.get(), id, check_field_offset + check_field_width + 1 + 3))
+          return std::make_error_code(std::errc::file_exists);
+        c.name.id = std::move(id);
       }
       c.temp_exists = false;
+      c.recycled.clear();
       c.visible = true;
     }
     return {};
@@ -619,6 +764,15 @@ std::unique_ptr<Transaction> Store::begin(const std::vector<Copy>& copies, std::
       std::error_code e;
       file.dir = impl_->enqueue_folder(copy.channel, file.folder, e);
       if (!file.dir) return fail(e);
+      if (impl_->options.recycle && attempt == 0) {
+        if (auto r = impl_->take_recycled()) {
+          file.file = std::move(r->file);
+          file.recycled = std::move(r->name);
+          file.recycled_size = r->size;
+          file.recycle_dir = impl_->recycle_dir();
+          break;
+        }
+      }
       if (impl_->unnamed_files.load(std::memory_order_relaxed)) {
         file.file = Fd(::openat(file.dir.get(), ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, file_mode));
         if (file.file) {
@@ -646,7 +800,8 @@ std::unique_ptr<Transaction> Store::begin(const std::vector<Copy>& copies, std::
     if (::flock(added.file.get(), LOCK_EX | LOCK_NB) != 0) return fail(errno_code());
     // The size field has a fixed width; its value is set at commit (in
     // memory, or patched in the file), whatever the envelope says now.
-    added.head = encode_header(copy.envelope);
+    added.head = encode_header(copy.envelope, added.name.id);
+    added.crc = crc32c(0, std::string_view(added.head).substr(checked_offset(added.head)));
   }
   return std::unique_ptr<Transaction>(new Transaction(std::move(impl)));
 }
@@ -724,6 +879,11 @@ bool Store::Impl::verify(int dirfd, const fs::path& folder, const std::string& c
   if (!fd) return false;  // gone meanwhile
   int io_error = 0;
   auto parsed = read_parsed(fd.get(), &io_error);
+  const auto file_name = parse_queue_file_name(name);
+  if (parsed.status == ParseStatus::ok && file_name && !seal_names(parsed, file_name->id)) {
+    quarantine(dirfd, folder, channel, name, stale_text(parsed), note);
+    return false;
+  }
   if (parsed.status == ParseStatus::ok) {
     mark_verified(st);
     return true;
@@ -917,6 +1077,18 @@ std::optional<Claim> Store::claim(const QueueEntry& entry, ClaimError* why) cons
   int io_error = 0;
   std::string message;
   auto parsed = read_parsed(locked->fd.get(), &io_error, &message);
+  if (parsed.status == ParseStatus::ok && !seal_names(parsed, entry.name.id)) {
+    parsed.status = ParseStatus::corrupt;
+    parsed.error = stale_text(parsed);
+  }
+  if (parsed.status == ParseStatus::corrupt && !io_error) {
+    // Damaged, or what a machine crash left of a recycled file (see
+    // store.hpp): never delivered; kept for a human in .bad. (The scan
+    // reads only headers, so it would bring a wrong check back.)
+    const fs::path folder = entry.path.parent_path();
+    if (Fd dir = open_folder(folder))
+      impl_->quarantine(dir.get(), folder, entry.channel, entry.path.filename().c_str(), parsed.error, nullptr);
+  }
   if (parsed.status != ParseStatus::ok) {
     if (why) {
       *why = io_error ? ClaimError::io
@@ -941,7 +1113,12 @@ OpResult check_claim(const Claim& claim) {
 OpResult Store::complete(Claim& claim) const {
   if (auto r = check_claim(claim); !r.ok) return r;
   if (claim.finished_) return failure("already completed");
-  if (::unlink(claim.entry_.path.c_str()) != 0) return failure("cannot remove " + claim.entry_.path.string(), errno);
+  // Recycled rather than removed where it may be (see store.hpp): the claim
+  // still holds the lock, so no enqueue writes into it before we let go.
+  const bool recycled = impl_->options.recycle && claim.entry_.file_size <= recycle_max_size &&
+                        impl_->put_recycled(claim.entry_.path);
+  if (!recycled && ::unlink(claim.entry_.path.c_str()) != 0)
+    return failure("cannot remove " + claim.entry_.path.string(), errno);
   claim.finished_ = true;
   // The folder is not synced: an unlink lost in a crash only means the
   // message goes out once more, which SMTP accepts (RFC 5321 §6.1 prefers a
@@ -1000,7 +1177,7 @@ OpResult Store::partial(Claim& claim, const std::vector<core::Recipient>& remain
 
   core::Envelope envelope = claim.file_.envelope;
   envelope.recipients = remaining;
-  std::string header = encode_header(envelope);  // size unchanged: same message
+  std::string header = encode_header(envelope, entry.name.id);  // size unchanged: same message
   const std::string temp = std::string(temp_prefix) + entry.name.id + ".partial." + std::to_string(::getpid());
   Fd file(::openat(dir.get(), temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, file_mode));
   if (!file) return failure("cannot create " + (folder / temp).string(), errno);

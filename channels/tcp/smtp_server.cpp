@@ -88,6 +88,9 @@ queue::StoreOptions store_options(const core::Instance& instance, const config::
   // QUEUE_SYNC (option.dat): how a message is made durable before its 250.
   // Read at start; a reload does not change it.
   queue::apply_queue_sync(o, snapshot.options.text("QUEUE_SYNC"));
+  // QUEUE_RECYCLE: new messages go into files the job controller delivered
+  // (queue/.recycle) where there are any.
+  o.recycle = snapshot.options.integer("QUEUE_RECYCLE") != 0;
   o.subdirs = [&resources](std::string_view channel) -> unsigned {
     auto snap = resources.snapshot.load();
     return snap ? config::channel_subdirs(snap->imta_cnf, channel) : 0u;

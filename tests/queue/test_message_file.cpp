@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "queue/crc32c.hpp"
 #include "queue/message_file.hpp"
 
 using namespace imta::queue;
@@ -64,8 +65,12 @@ TEST_CASE("a queue file starts with the magic and a fixed-width size record", "[
   auto e = sample_envelope();
   e.size = 1234;
   auto header = encode_header(e);
-  CHECK(header.starts_with("IMTA-QUEUE 1\nsize 00000000000000001234\nfrom sender@example.org\n"));
+  CHECK(header.starts_with("IMTA-QUEUE 1\nsize 00000000000000001234\ncheck --------\nfrom sender@example.org\n"));
   CHECK(header.substr(size_field_offset, size_field_width) == "00000000000000001234");
+  CHECK(header.substr(check_field_offset, check_field_width) == check_unset);
+  CHECK(encode_header(e, "01ISKLSKLZLI90N15M")
+            .starts_with("IMTA-QUEUE 1\nsize 00000000000000001234\ncheck --------\nid 01ISKLSKLZLI90N15M\n"
+                         "from sender@example.org\n"));
   CHECK(header.find("\nrcpt bob@example.net Bob@Example.NET 3 rfc822;Bob@Example.NET\n") != std::string::npos);
   CHECK(header.find("\nrcpt carol@example.net list@example.net 0 -\n") != std::string::npos);
   CHECK(header.find("\ntls TLSv1.3%20TLS_AES_256_GCM_SHA384\n") != std::string::npos);
@@ -381,4 +386,74 @@ TEST_CASE("malformed notice records make the file corrupt; unknown ones are igno
     REQUIRE(parsed.status == ParseStatus::ok);
     check_same_notice(parsed.envelope.notice, e.notice);
   }
+}
+
+// --- the seal: check digits and id ---------------------------------------------
+
+namespace {
+
+/// A whole file image as the store writes it: header for `id`, message,
+/// end marker, with the size and the check digits filled in.
+std::string sealed_file(const std::string& id, const std::string& message) {
+  auto e = sample_envelope();
+  e.size = message.size();
+  std::string file = encode_header(e, id);
+  const std::size_t from = checked_offset(file);
+  std::uint32_t crc = crc32c(0, std::string_view(file).substr(from));
+  crc = crc32c(crc32c(crc, message), end_marker);
+  file.replace(check_field_offset, check_field_width, check_digits(crc));
+  return file + message + std::string(end_marker);
+}
+
+}  // namespace
+
+TEST_CASE("CRC-32C gives the standard check value, and extends over pieces", "[message_file]") {
+  CHECK(crc32c(0, "123456789") == 0xE3069283u);
+  CHECK(crc32c(0, "") == 0u);
+  const std::string text = "The quick brown fox jumps over the lazy dog, twice over and then some more.";
+  for (std::size_t cut = 0; cut <= text.size(); ++cut)
+    CHECK(crc32c(crc32c(0, text.substr(0, cut)), text.substr(cut)) == crc32c(0, text));
+}
+
+TEST_CASE("a sealed file parses with its id, and any changed byte under the seal makes it corrupt",
+          "[message_file]") {
+  const std::string message = "Subject: hi\r\n\r\nbody\r\n";
+  const std::string file = sealed_file("01ISKLSKLZLI90N15M", message);
+  auto parsed = parse_file(file);
+  REQUIRE(parsed.status == ParseStatus::ok);
+  CHECK(parsed.seal.id == "01ISKLSKLZLI90N15M");
+  REQUIRE(parsed.seal.check);
+  CHECK(check_digits(*parsed.seal.check) == file.substr(check_field_offset, check_field_width));
+  // Every byte from the first envelope record to the end marker is covered:
+  // a recipient or a message byte from another file is caught.
+  const std::size_t from = file.find("\nfrom ") + 1;
+  for (std::size_t i = from; i < file.size(); ++i) {
+    std::string damaged = file;
+    damaged[i] = damaged[i] == 'x' ? 'y' : 'x';
+    auto p = parse_file(damaged);
+    INFO("byte " << i);
+    CHECK(p.status != ParseStatus::ok);
+  }
+  std::string wrong = file;
+  wrong.replace(file.find("body"), 4, "BODY");
+  auto p = parse_file(wrong);
+  CHECK(p.status == ParseStatus::corrupt);
+  CHECK(p.error.find("check digits") != std::string::npos);
+}
+
+TEST_CASE("a file without check digits is read as before", "[message_file]") {
+  auto e = sample_envelope();
+  const std::string message = "m\r\n";
+  e.size = message.size();
+  auto unsealed = parse_file(encode_header(e) + message + std::string(end_marker));
+  CHECK(unsealed.status == ParseStatus::ok);
+  CHECK_FALSE(unsealed.seal.check);
+  CHECK(unsealed.seal.id.empty());
+  // Written before the seal existed: no check or id record at all.
+  std::string old = encode_header(e);
+  old.erase(old.find("check "), 6 + check_field_width + 1);
+  auto legacy = parse_file(old + message + std::string(end_marker));
+  CHECK(legacy.status == ParseStatus::ok);
+  CHECK_FALSE(legacy.seal.check);
+  CHECK(legacy.envelope.from == e.from);
 }
