@@ -96,6 +96,36 @@ class JobControllerTest(unittest.TestCase):
         self.assertNotIn(os.path.basename(held[0])[2:-5], view.stdout)  # held files are not in the cache
         self.assertTrue(qid)
 
+    def test_delivered_files_are_reused_for_new_mail(self):
+        # QUEUE_RECYCLE (default 1): the job controller keeps the delivered
+        # file in queue/.recycle, the SMTP server writes a later message into it.
+        inst = self.inst
+        inst.send("nobody@bitbucket-daemon")
+        recycle = inst.path("queue", ".recycle")
+        slots = wait_for("a file in queue/.recycle", lambda: os.path.isdir(recycle) and os.listdir(recycle))
+        self.assertEqual(len(slots), 1)
+        self.assertRegex(slots[0], r"^\d{4}$")
+        inode = os.stat(os.path.join(recycle, slots[0])).st_ino
+        time.sleep(1.2)  # the SMTP server looks into an empty .recycle at most once a second
+        qid = inst.send("someone@hold-daemon")
+        held = wait_for("a .HELD file", lambda: [f for f in inst.files("hold") if f.endswith(".HELD")])
+        self.assertEqual(os.stat(held[0]).st_ino, inode)
+        self.assertEqual(os.listdir(recycle), [])
+        with open(held[0], "rb") as f:
+            head = f.read(200).decode("ascii", "replace")
+        self.assertRegex(head, r"\ncheck [0-9A-F]{8}\nid %s\n" % re.escape(qid))
+        self.assertIn(qid, os.path.basename(held[0]))
+        # A file delivered again with recycling off is simply removed.
+        inst.stop(graceful=True)
+        inst.append("option.dat", "\nQUEUE_RECYCLE=0\n")
+        inst.imta("cnbuild")
+        inst.start()
+        inst.send("nobody@bitbucket-daemon")
+        wait_for("the second bitbucket D record",
+                 lambda: len(inst.log_lines(r" bitbucket\s+D 1 adam@example.test ")) == 2)
+        wait_for("the bitbucket file to go", lambda: not inst.files("bitbucket"))
+        self.assertEqual(os.listdir(recycle), [])
+
     def test_periodic_channel_waits_for_submit_and_cache_shows_it(self):
         inst = self.inst
         inst.send("later@slow-daemon")
