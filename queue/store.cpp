@@ -271,6 +271,7 @@ struct StoreCore {
     Fd file;
     std::string name;  ///< its slot in queue/.recycle
     std::uint64_t size = 0;
+    int dir = -1;  ///< queue/.recycle (open as long as the store)
   };
 
   std::mutex recycle_mutex;
@@ -334,7 +335,7 @@ struct StoreCore {
         ::unlinkat(dir, name.c_str(), 0);
         continue;
       }
-      return Recycled{std::move(file), std::move(name), static_cast<std::uint64_t>(st.st_size)};
+      return Recycled{std::move(file), std::move(name), static_cast<std::uint64_t>(st.st_size), dir};
     }
     return std::nullopt;
   }
@@ -769,7 +770,7 @@ std::unique_ptr<Transaction> Store::begin(const std::vector<Copy>& copies, std::
           file.file = std::move(r->file);
           file.recycled = std::move(r->name);
           file.recycled_size = r->size;
-          file.recycle_dir = impl_->recycle_dir();
+          file.recycle_dir = r->dir;
           break;
         }
       }
