@@ -40,7 +40,11 @@ __attribute__((target("sse4.2"))) std::uint32_t by_instruction(std::uint32_t c, 
   return c;
 }
 
-const bool kHaveInstruction = __builtin_cpu_supports("sse4.2");
+bool have_instruction() {
+  __builtin_cpu_init();  // this may run before libgcc's own initialization
+  return __builtin_cpu_supports("sse4.2");
+}
+const bool kHaveInstruction = have_instruction();
 #endif
 
 }  // namespace

@@ -308,12 +308,12 @@ struct StoreCore {
         if (dir < 0) return std::nullopt;
         if (recycle_pool.empty()) {
           // One look at the folder finds every filled slot; an empty folder
-          // is looked at again a second later, not on every message.
+          // is looked at again 100 ms later, not on every message.
           const auto now = std::chrono::steady_clock::now();
           if (now < recycle_next_look) return std::nullopt;
           look_for_recycled_locked(dir);
           if (recycle_pool.empty()) {
-            recycle_next_look = now + std::chrono::seconds(1);
+            recycle_next_look = now + std::chrono::milliseconds(100);
             return std::nullopt;
           }
         }
@@ -355,7 +355,9 @@ struct StoreCore {
   bool put_recycled(const fs::path& path) {
     const int dir = recycle_dir();
     if (dir < 0) return false;
-    for (int tries = 0; tries < 2; ++tries) {
+    // Slots are filled in turn and emptied in any order: a few tries find
+    // a free one while an SMTP server takes them.
+    for (int tries = 0; tries < 4; ++tries) {
       const unsigned slot = recycle_next_slot.fetch_add(1, std::memory_order_relaxed) % recycle_slots;
       char name[16];
       std::snprintf(name, sizeof name, "%04u", slot);

@@ -1073,7 +1073,7 @@ StoreOptions recycling_options(const fs::path& root) {
 
 /// Enqueues one message with a store that does not recycle, then claims and
 /// completes it with `jc`: the delivered file's inode. (An enqueueing store
-/// looks into .recycle at most once a second while it finds it empty, so
+/// looks into .recycle at most every 100 ms while it finds it empty, so
 /// each test makes its enqueueing store after the deliveries it reuses.)
 ino_t deliver_one(Store& jc, const std::string& channel, const std::string& message) {
   Store writer(options_for(jc.options().root));

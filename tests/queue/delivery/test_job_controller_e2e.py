@@ -106,7 +106,7 @@ class JobControllerTest(unittest.TestCase):
         self.assertEqual(len(slots), 1)
         self.assertRegex(slots[0], r"^\d{4}$")
         inode = os.stat(os.path.join(recycle, slots[0])).st_ino
-        time.sleep(1.2)  # the SMTP server looks into an empty .recycle at most once a second
+        time.sleep(0.3)  # the SMTP server looks into an empty .recycle at most every 100 ms
         qid = inst.send("someone@hold-daemon")
         held = wait_for("a .HELD file", lambda: [f for f in inst.files("hold") if f.endswith(".HELD")])
         self.assertEqual(os.stat(held[0]).st_ino, inode)
