@@ -13,7 +13,8 @@
 # added to the imtad instances' option.dat (e.g. "LOG_TRACKING=0"),
 # PERF_OUT=FILE to record a perf profile (perf record -g) of the dispatcher
 # while imtad is measured (read it with perf report -i FILE; the last
-# measurement's profile is kept).
+# measurement's profile is kept), PERF_CALLGRAPH to replace -g (e.g.
+# "--call-graph dwarf"), PERF_FREQ (samples/s, default 2000).
 #
 # Each round measures, one after the other with the same load:
 #   imtad            every message durable (group commit) before its 250
@@ -149,7 +150,7 @@ for round in $(seq "$runs"); do
     before=$(dispatcher_cpu)
     perf_pid=""
     if [ -n "${PERF_OUT:-}" ]; then
-      perf record -q -F 2000 ${PERF_CALLGRAPH:--g} -o "$PERF_OUT" -p "$(cat "$inst/run/dispatcher.pid")" >/dev/null 2>&1 &
+      perf record -q -F "${PERF_FREQ:-2000}" ${PERF_CALLGRAPH:--g} -o "$PERF_OUT" -p "$(cat "$inst/run/dispatcher.pid")" >/dev/null 2>&1 &
       perf_pid=$!
     fi
     send "$p1"
