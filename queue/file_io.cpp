@@ -1,7 +1,5 @@
 #include "queue/file_io.hpp"
 
-#include "queue/crc32c.hpp"
-
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -193,20 +191,14 @@ ParsedFile read_parsed(int fd, int* io_error, std::string* message) {
     if (message) message->clear();
     return parsed;
   }
-  if (message && parsed.seal.check) {
-    // head holds the file from its start through the message; the end
-    // marker (checked above) is the start of the trailer.
-    const auto checked = static_cast<std::size_t>(message_end);
-    std::string_view sealed(head.data(), std::min(head.size(), checked));
-    if (sealed.size() != checked ||
-        crc32c(crc32c(0, sealed.substr(std::min(parsed.seal.checked_from, checked))), end_marker) !=
-            *parsed.seal.check) {
-      parsed.status = ParseStatus::corrupt;
-      parsed.error = "check digits do not match the content (damaged, or a recycled file torn by a crash)";
-      parsed.history.clear();
-      message->clear();
-      return parsed;
-    }
+  // A claim's head holds the file from its start through the message; the
+  // end marker (checked above) is the start of the trailer.
+  if (message && !seal_matches(head, parsed.seal, static_cast<std::size_t>(message_end))) {
+    parsed.status = ParseStatus::corrupt;
+    parsed.error = seal_mismatch_error;
+    parsed.history.clear();
+    message->clear();
+    return parsed;
   }
   parsed.status = ParseStatus::ok;
   parsed.envelope = std::move(*envelope);

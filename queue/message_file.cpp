@@ -412,10 +412,11 @@ std::optional<std::size_t> find_header_end(std::string_view bytes) {
   return pos + 2;
 }
 
-bool seal_matches(std::string_view bytes, const FileSeal& seal, std::size_t checked_end) {
+bool seal_matches(std::string_view bytes, const FileSeal& seal, std::size_t message_end) {
   if (!seal.check) return true;
-  if (checked_end > bytes.size() || seal.checked_from > checked_end) return false;
-  return crc32c(0, bytes.substr(seal.checked_from, checked_end - seal.checked_from)) == *seal.check;
+  if (message_end > bytes.size() || seal.checked_from > message_end) return false;
+  const auto sealed = bytes.substr(seal.checked_from, message_end - seal.checked_from);
+  return crc32c(crc32c(0, sealed), end_marker) == *seal.check;
 }
 
 std::optional<core::Envelope> parse_header(std::string_view bytes, std::string* error,
@@ -546,9 +547,9 @@ ParsedFile parse_file(std::string_view bytes) {
     parsed.history.clear();
     return parsed;
   }
-  if (!seal_matches(bytes, parsed.seal, static_cast<std::size_t>(offset + envelope->size) + end_marker.size())) {
+  if (!seal_matches(bytes, parsed.seal, static_cast<std::size_t>(offset + envelope->size))) {
     parsed.status = ParseStatus::corrupt;
-    parsed.error = "check digits do not match the content (damaged, or a recycled file torn by a crash)";
+    parsed.error = seal_mismatch_error;
     parsed.history.clear();
     return parsed;
   }

@@ -75,9 +75,13 @@ struct FileSeal {
   std::optional<std::uint32_t> check;  ///< nullopt: none, or "--------"
   std::size_t checked_from = 0;        ///< where the checked bytes start
 };
-/// Whether the check of `seal` matches `bytes` (the file from its start)
-/// up to `checked_end` (just after the end marker); true without a check.
-bool seal_matches(std::string_view bytes, const FileSeal& seal, std::size_t checked_end);
+/// Whether the check of `seal` matches `bytes` (the file from its start,
+/// through at least `message_end`) followed by the end marker, which the
+/// caller has found right after the message; true without a check.
+bool seal_matches(std::string_view bytes, const FileSeal& seal, std::size_t message_end);
+/// The error of a file whose check does not match.
+inline constexpr std::string_view seal_mismatch_error =
+    "check digits do not match the content (damaged, or a recycled file torn by a crash)";
 
 /// Outcome classes of history records.
 enum class Outcome : std::uint8_t { delivered, deferred, bounced, held, released, warned, note };

@@ -440,7 +440,7 @@ struct Store::Impl : detail::StoreCore {
   void scan_folder(const ScanOptions& so, const std::string& channel, const fs::path& path, bool top,
                    const std::function<void(const QueueEntry&)>& visit, const Note& note) const;
   void remove_stale_temp(int dirfd, const fs::path& folder, const char* name, const Note& note) const;
-  bool verify(int dirfd, const fs::path& folder, const std::string& channel, const char* name,
+  bool verify(int dirfd, const fs::path& folder, const std::string& channel, const char* name, std::string_view id,
               const struct stat& st, const Note& note) const;
   void quarantine(int dirfd, const fs::path& folder, const std::string& channel, const char* name,
                   const std::string& why, const Note& note) const;
@@ -848,7 +848,8 @@ void Store::Impl::scan_folder(const ScanOptions& so, const std::string& channel,
     if (queue_name->held && !so.include_held) continue;
     struct stat st {};
     if (::fstatat(dir.fd(), raw, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
-    if (so.cleanup && !is_verified(st) && !verify(dir.fd(), path, channel, raw, st, note)) continue;
+    if (so.cleanup && !is_verified(st) && !verify(dir.fd(), path, channel, raw, queue_name->id, st, note))
+      continue;
     visit(make_entry(channel, std::move(*queue_name), path / raw, st));
   }
 }
@@ -877,13 +878,12 @@ void Store::Impl::remove_stale_temp(int dirfd, const fs::path& folder, const cha
 // message that was never acknowledged. The grace period and the lock test
 // cover files someone copies in by hand (cp writes under the final name).
 bool Store::Impl::verify(int dirfd, const fs::path& folder, const std::string& channel, const char* name,
-                         const struct stat& st, const Note& note) const {
+                         std::string_view id, const struct stat& st, const Note& note) const {
   Fd fd(::openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!fd) return false;  // gone meanwhile
   int io_error = 0;
   auto parsed = read_parsed(fd.get(), &io_error);
-  const auto file_name = parse_queue_file_name(name);
-  if (parsed.status == ParseStatus::ok && file_name && !seal_names(parsed, file_name->id)) {
+  if (parsed.status == ParseStatus::ok && !seal_names(parsed, id)) {
     quarantine(dirfd, folder, channel, name, stale_text(parsed), note);
     return false;
   }

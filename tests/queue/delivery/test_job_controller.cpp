@@ -19,6 +19,18 @@ RecipientOutcome deferred(std::string text) {
   return o;
 }
 
+/// Slow deliveries with files waiting make two jobs of `fast` (threaddepth
+/// 1, maxjobs 2); once the files are gone both linger (for as long as the
+/// controller was started with).
+void make_two_lingering_fast_jobs(Rig& rig, JobController& c) {
+  auto reopen = rig.script.closed_gate();
+  for (const char* who : {"one@x.test", "two@x.test", "three@x.test"})
+    c.enqueued("fast", rig.enqueue("fast", {who}).path);
+  REQUIRE(rig.script.wait_running(2));
+  rig.script.open_gate();
+  REQUIRE(rig.wait_empty("fast"));
+}
+
 }  // namespace
 
 TEST_CASE("a new file is delivered at once and leaves the queue", "[jobs]") {
@@ -425,14 +437,7 @@ TEST_CASE("a job lingers for files that arrive just after it ran out", "[jobs]")
 TEST_CASE("lingering jobs woken for a file that another one takes go on lingering", "[jobs]") {
   Rig rig;
   auto& c = rig.start(std::chrono::milliseconds(5000));
-  // Slow deliveries and files waiting: two jobs (fast: threaddepth 1,
-  // maxjobs 2), which then both wait for more.
-  auto reopen = rig.script.closed_gate();
-  for (const char* who : {"one@x.test", "two@x.test", "three@x.test"})
-    c.enqueued("fast", rig.enqueue("fast", {who}).path);
-  REQUIRE(rig.script.wait_running(2));
-  rig.script.open_gate();
-  REQUIRE(rig.wait_empty("fast"));
+  make_two_lingering_fast_jobs(rig, c);
   REQUIRE(c.jobs().size() == 2);
   // One file each time: one job takes it; the other, if woken at all, must
   // not end (and drop its master and connection) just because it lost.
@@ -452,13 +457,8 @@ TEST_CASE("lingering jobs woken for a file that another one takes go on lingerin
 TEST_CASE("a new file wakes a lingering thread of its own channel, not another channel's", "[jobs]") {
   Rig rig;
   auto& c = rig.start(std::chrono::milliseconds(5000));
-  // Two lingering jobs of `fast` (as in the test above) and one of `beta`.
-  auto reopen = rig.script.closed_gate();
-  for (const char* who : {"one@x.test", "two@x.test", "three@x.test"})
-    c.enqueued("fast", rig.enqueue("fast", {who}).path);
-  REQUIRE(rig.script.wait_running(2));
-  rig.script.open_gate();
-  REQUIRE(rig.wait_empty("fast"));
+  // Two lingering jobs of `fast` and one of `beta`.
+  make_two_lingering_fast_jobs(rig, c);
   c.enqueued("beta", rig.enqueue("beta", {"b0@x.test"}).path);
   REQUIRE(rig.wait_empty("beta"));
   // Each new beta file is delivered while every thread still lingers (5 s):
