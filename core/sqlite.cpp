@@ -95,6 +95,12 @@ Statement& Statement::bind(int index, std::string_view text) {
   return *this;
 }
 
+Statement& Statement::bind_view(int index, const std::string& text) {
+  check_bind(sqlite3_bind_text64(statement_.get(), index, text.data(), text.size(), SQLITE_STATIC, SQLITE_UTF8),
+             index);
+  return *this;
+}
+
 Statement& Statement::bind(int index, std::int64_t value) {
   check_bind(sqlite3_bind_int64(statement_.get(), index, value), index);
   return *this;

@@ -155,4 +155,18 @@ std::string header_field(std::string_view message, std::string_view name) {
   return {};
 }
 
+void put_digits(char* at, std::uint64_t value, int width, unsigned base) {
+  static constexpr char digits[] = "0123456789ABCDEF";
+  for (int i = width - 1; i >= 0; --i, value /= base) at[i] = digits[value % base];
+}
+
+void append_decimal(std::string& out, std::uint64_t value, int width) {
+  int n = 1;
+  for (std::uint64_t v = value; v >= 10; v /= 10) ++n;
+  if (width < n) width = n;
+  const std::size_t at = out.size();
+  out.resize(at + static_cast<std::size_t>(width));
+  put_digits(out.data() + at, value, width);
+}
+
 }  // namespace imta::core

@@ -1,5 +1,6 @@
 #include "queue/message_file.hpp"
 
+#include "core/text.hpp"
 #include "queue/crc32c.hpp"
 
 #include <charconv>
@@ -334,9 +335,9 @@ std::string_view outcome_name(Outcome o) {
 }
 
 std::string check_digits(std::uint32_t crc) {
-  char digits[check_field_width + 1];
-  std::snprintf(digits, sizeof digits, "%08X", static_cast<unsigned>(crc));
-  return std::string(digits, check_field_width);
+  std::string digits(check_field_width, '0');
+  core::put_digits(digits.data(), crc, check_field_width, 16);
+  return digits;
 }
 
 std::size_t checked_offset(std::string_view header) {
@@ -352,10 +353,8 @@ std::string encode_header(const core::Envelope& envelope, std::string_view id) {
   std::string out;
   out.reserve(512);
   out += file_magic;
-  char size[size_field_width + 1];
-  std::snprintf(size, sizeof size, "%020llu", static_cast<unsigned long long>(envelope.size));
   out += "size ";
-  out += size;
+  core::append_decimal(out, envelope.size, size_field_width);
   out += "\ncheck ";
   out += check_unset;
   out += '\n';

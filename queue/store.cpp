@@ -18,6 +18,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "core/text.hpp"
 #include "queue/fd.hpp"
 #include "queue/crc32c.hpp"
 #include "queue/file_io.hpp"
@@ -522,8 +523,8 @@ struct CopySet {
   /// appends the end marker: the file is complete. A file nothing was
   /// written to yet gets all of it in one writev.
   std::error_code finish(std::uint64_t size, std::string_view tail) {
-    char digits[size_field_width + 1];
-    std::snprintf(digits, sizeof digits, "%020llu", static_cast<unsigned long long>(size));
+    char digits[size_field_width];
+    core::put_digits(digits, size, size_field_width);
     const std::string_view field(digits, size_field_width);
     for (auto& c : copies) {
       const std::string check = check_digits(crc32c(crc32c(c.crc, tail), end_marker));

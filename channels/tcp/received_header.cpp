@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "core/smtp/address.hpp"
+#include "core/text.hpp"
 
 namespace imta::channels::tcp {
 
@@ -69,10 +70,27 @@ std::string rfc5322_date(std::int64_t unix_time, int utc_offset_minutes) {
   civil_from_days(days, y, m, d);
   auto weekday = static_cast<std::size_t>(((days % 7) + 7) % 7);
   int off = utc_offset_minutes < 0 ? -utc_offset_minutes : utc_offset_minutes;
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%s, %u %s %04d %02d:%02d:%02d %c%02d%02d", kDays[weekday], d, kMonths[m - 1], y,
-                secs / 3600, secs / 60 % 60, secs % 60, utc_offset_minutes < 0 ? '-' : '+', off / 60, off % 60);
-  return buf;
+  std::string out;
+  out.reserve(40);
+  out.append(kDays[weekday]).append(", ");
+  core::append_decimal(out, d);
+  out.append(" ").append(kMonths[m - 1]).append(" ");
+  if (y < 0) {  // (not a date mail carries; kept as snprintf's %04d would)
+    out += '-';
+    core::append_decimal(out, static_cast<std::uint64_t>(-static_cast<std::int64_t>(y)), 3);
+  } else {
+    core::append_decimal(out, static_cast<std::uint64_t>(y), 4);
+  }
+  char clock[] = "hh:mm:ss +hhmm";
+  core::put_digits(clock, static_cast<unsigned>(secs / 3600), 2);
+  core::put_digits(clock + 3, static_cast<unsigned>(secs / 60 % 60), 2);
+  core::put_digits(clock + 6, static_cast<unsigned>(secs % 60), 2);
+  clock[9] = utc_offset_minutes < 0 ? '-' : '+';
+  core::put_digits(clock + 10, static_cast<unsigned>(off / 60), 2);
+  core::put_digits(clock + 12, static_cast<unsigned>(off % 60), 2);
+  out += ' ';
+  out.append(clock, sizeof clock - 1);
+  return out;
 }
 
 std::string rfc5322_date_now() {

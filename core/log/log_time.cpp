@@ -57,13 +57,16 @@ std::time_t whole_seconds(std::chrono::system_clock::time_point when) {
 
 std::string format_log_time(const LogTime& t) {
     const int month = std::clamp(t.month, 1, 12);
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%02d-%s-%04d %02d:%02d:%02d.%02d",
-                  std::clamp(t.day, 1, 31), kMonths[static_cast<std::size_t>(month - 1)].data(),
-                  std::clamp(t.year, 0, 9999), std::clamp(t.hour, 0, 23),
-                  std::clamp(t.minute, 0, 59), std::clamp(t.second, 0, 60),
-                  std::clamp(t.centisecond, 0, 99));
-    return buf;
+    std::string out = "dd-Mon-yyyy hh:mm:ss.cc";
+    core::put_digits(&out[0], std::clamp(t.day, 1, 31), 2);
+    const std::string_view name = kMonths[static_cast<std::size_t>(month - 1)];
+    out.replace(3, 3, name.substr(0, 3));
+    core::put_digits(&out[7], std::clamp(t.year, 0, 9999), 4);
+    core::put_digits(&out[12], std::clamp(t.hour, 0, 23), 2);
+    core::put_digits(&out[15], std::clamp(t.minute, 0, 59), 2);
+    core::put_digits(&out[18], std::clamp(t.second, 0, 60), 2);
+    core::put_digits(&out[21], std::clamp(t.centisecond, 0, 99), 2);
+    return out;
 }
 
 std::optional<LogTime> parse_log_time(std::string_view s) {

@@ -1,6 +1,8 @@
 #include "core/log/mail_log.hpp"
 
+#include <charconv>
 #include <cstdio>
+#include <initializer_list>
 
 #include "core/json.hpp"
 
@@ -9,104 +11,154 @@ namespace {
 
 // Fields come from the network (banners, commands, HELO names): a CR or LF
 // would let a client forge entries, so no control character reaches the file.
-std::string clean(std::string_view field) {
-    std::string out(field);
-    for (char& c : out) {
-        const auto u = static_cast<unsigned char>(c);
-        if (c == '\t')
-            c = ' ';
-        else if (u < 0x20 || u == 0x7f)
-            c = '?';
-    }
-    return out;
+char clean_char(char c) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\t') return ' ';
+    if (u < 0x20 || u == 0x7f) return '?';
+    return c;
+}
+
+void append_clean(std::string& line, std::string_view field) {
+    const std::size_t at = line.size();
+    line.append(field);
+    for (std::size_t i = at; i < line.size(); ++i) line[i] = clean_char(line[i]);
 }
 
 void append_column(std::string& line, std::string_view value) {
-    line += clean(value);
+    append_clean(line, value);
     if (value.size() < kChannelColumn) line.append(kChannelColumn - value.size(), ' ');
     line += ' ';
 }
 
-std::string address(std::string_view addr, const LogOptions& options) {
+// Appends `value` as a decimal or hexadecimal number (no snprintf: every
+// entry has a few).
+void append_number(std::string& line, std::uint64_t value, int base = 10) {
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value, base);
+    (void)ec;  // 24 characters hold any 64-bit number
+    line.append(buf, end);
+}
+
+std::string_view address(std::string_view addr, const LogOptions& options) {
     if (addr.empty() && options.format == 2) return "<>";
-    return std::string(addr);
+    return addr;
+}
+
+void append_process_id(std::string& line, const LogRecord& r) {
+    append_number(line, static_cast<unsigned>(r.pid), 16);
+    if (r.thread) {
+        line += '.';
+        append_number(line, static_cast<unsigned>(*r.thread));
+    }
+    line += '.';
+    append_number(line, static_cast<unsigned>(r.count));
 }
 
 std::string process_id(const LogRecord& r) {
-    char buf[48];
-    if (r.thread)
-        std::snprintf(buf, sizeof buf, "%x.%u.%u", static_cast<unsigned>(r.pid),
-                      static_cast<unsigned>(*r.thread), static_cast<unsigned>(r.count));
-    else
-        std::snprintf(buf, sizeof buf, "%x.%u", static_cast<unsigned>(r.pid),
-                      static_cast<unsigned>(r.count));
-    return buf;
-}
-
-std::string join(const std::vector<std::string>& items, std::string_view sep) {
     std::string out;
-    for (const auto& item : items) {
-        if (!out.empty()) out += sep;
-        out += item;
-    }
+    append_process_id(out, r);
     return out;
 }
 
 // Everything after the code: positional fields, empty ones kept in place
-// except at the end of the line (see the header's "Empty fields").
-class FieldList {
+// except at the end of the line (see the header's "Empty fields"). Written
+// straight into the line: an empty field is held back until a later field
+// has a value, so trailing ones never appear.
+class FieldWriter {
 public:
-    void add(std::string value) { fields_.push_back(clean(value)); }
+    explicit FieldWriter(std::string& line) : line_(line) {}
+    void add(std::string_view value) { add_pieces({value}); }
+    /// One field made of several pieces.
+    void add_pieces(std::initializer_list<std::string_view> pieces) {
+        bool empty = true;
+        for (auto p : pieces) empty = empty && p.empty();
+        if (empty) {
+            ++held_;
+            return;
+        }
+        line_.append(held_ + 1, ' ');
+        held_ = 0;
+        for (auto p : pieces) append_clean(line_, p);
+    }
+    void add_number(std::uint64_t value) {
+        line_.append(held_ + 1, ' ');
+        held_ = 0;
+        append_number(line_, value);
+    }
+    /// The items with `sep` between them, as join() would make it: a
+    /// separator only after something non-empty.
+    void add_joined(const std::vector<std::string>& items, std::string_view sep) {
+        bool started = false;
+        for (const auto& item : items) {
+            if (started) {
+                append_clean(line_, sep);
+            } else if (!item.empty()) {
+                line_.append(held_ + 1, ' ');
+                held_ = 0;
+                started = true;
+            }
+            append_clean(line_, item);
+        }
+        if (!started) ++held_;
+    }
     void add_diagnostics(const LogRecord& r, const LogOptions& options) {
         if (!options.diagnostics) return;
         for (const auto& d : r.diagnostics)
             if (!d.empty()) add(d);
     }
-    void write_to(std::string& line) {
-        while (!fields_.empty() && fields_.back().empty()) fields_.pop_back();
-        for (const auto& f : fields_) {
-            line += ' ';
-            line += f;
-        }
-    }
 
 private:
-    std::vector<std::string> fields_;
+    std::string& line_;
+    std::size_t held_ = 0;  ///< empty fields not written yet
 };
 
 std::string prefix(const LogRecord& r, const LogOptions& options) {
     std::string line = format_log_time(r.when);
+    line.reserve(256);
     line += ' ';
     if (options.node) {
-        line += clean(r.node);
+        append_clean(line, r.node);
         line += ' ';
     }
     if (options.process) {
-        line += process_id(r);
+        append_process_id(line, r);
         line += ' ';
     }
     return line;
+}
+
+void append_code(std::string& line, RecordCode code, const Modifiers& m) {
+    line += static_cast<char>(code);
+    if (m.esmtp) line += 'E';
+    if (m.lmtp) line += 'L';
+    if (m.chunking) line += 'C';
+    if (m.tls) line += 'S';
+    if (m.sasl) line += 'A';
 }
 
 std::string message_line(const LogRecord& r, const LogOptions& options) {
     std::string line = prefix(r, options);
     append_column(line, r.source_channel);
     append_column(line, r.dest_channel);
-    line += record_code_text(r.code, r.modifiers);
+    append_code(line, r.code, r.modifiers);
 
-    FieldList fields;
-    fields.add(std::to_string(size_in_blocks(r.size_bytes, options.block_size)));
+    FieldWriter fields(line);
+    fields.add_number(size_in_blocks(r.size_bytes, options.block_size));
     fields.add(address(r.env_from, options));
-    fields.add("rfc822;" + address(r.orig_to, options));
+    fields.add_pieces({"rfc822;", address(r.orig_to, options)});
     fields.add(address(r.active_to, options));
-    if (options.notary) fields.add(std::to_string(r.notary));
+    if (options.notary) fields.add_number(static_cast<std::uint64_t>(r.notary));
     if (options.filename) fields.add(r.filename);
-    if (options.message_id) fields.add(join(r.message_ids, ","));
-    if (options.username) fields.add(r.auth_user.empty() ? r.username : "*" + r.auth_user);
+    if (options.message_id) fields.add_joined(r.message_ids, ",");
+    if (options.username) {
+        if (r.auth_user.empty())
+            fields.add(r.username);
+        else
+            fields.add_pieces({"*", r.auth_user});
+    }
     if (options.connection & kLogConnectionInfo) fields.add(r.connection_info);
     fields.add_diagnostics(r, options);
     if (r.code == RecordCode::Refused && r.last_in_session) fields.add("(last J of session)");
-    fields.write_to(line);
     return line;
 }
 
@@ -114,15 +166,14 @@ std::string connection_line(const LogRecord& r, const LogOptions& options) {
     std::string line = prefix(r, options);
     append_column(line, r.source_channel);
     append_column(line, std::string(1, static_cast<char>(r.direction)));
-    line += record_code_text(r.code, r.modifiers);
+    append_code(line, r.code, r.modifiers);
 
-    FieldList fields;
+    FieldWriter fields(line);
     fields.add(r.transport);
     fields.add(r.application);
     if (r.code == RecordCode::Auth) fields.add(r.auth_user);
     if (r.code == RecordCode::Etrn) fields.add(r.etrn_argument);
     fields.add_diagnostics(r, options);
-    fields.write_to(line);
     return line;
 }
 

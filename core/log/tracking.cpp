@@ -107,12 +107,14 @@ std::string score_text(double score) {
 }
 
 // Binds text, or NULL for an empty string (so coalesce() keeps what is known).
-void bind_or_null(sqlite::Statement& s, int index, std::string_view text) {
+// Without a copy: the updates outlive each statement's use.
+void bind_or_null(sqlite::Statement& s, int index, const std::string& text) {
     if (text.empty())
         s.bind_null(index);
     else
-        s.bind(index, text);
+        s.bind_view(index, text);
 }
+void bind_or_null(sqlite::Statement& s, int index, std::string&& text) = delete;
 
 // One MX Front field (see mx_front_line()).
 std::string mx_field(std::string_view text, bool always_quote = false) {
@@ -400,7 +402,7 @@ struct TrackingDb::Statements {
         bool known = false;
         {
             sqlite::Statement::Use s(has_row);
-            s->bind(1, u.message_key).bind(2, u.orig_to);
+            s->bind_view(1, u.message_key).bind_view(2, u.orig_to);
             known = s->step();
         }
         if (!known) return insert_row(u, u.dest_channel, hops);
@@ -408,8 +410,8 @@ struct TrackingDb::Statements {
         bool late = false;
         {
             sqlite::Statement::Use s(find_enqueued);
-            s->bind(1, u.message_key).bind(2, u.orig_to).bind(3, u.source_channel).bind(4, u.dest_channel);
-            s->bind(5, u.final_to).bind(6, u.when);
+            s->bind_view(1, u.message_key).bind_view(2, u.orig_to).bind_view(3, u.source_channel).bind_view(4, u.dest_channel);
+            s->bind_view(5, u.final_to).bind(6, u.when);
             if (s->step()) {
                 id = s->integer(0);
                 late = s->integer(1) != 0;
@@ -419,9 +421,9 @@ struct TrackingDb::Statements {
         sqlite::Statement::Use s(late ? late_enqueue : continue_row);
         s->bind(1, *id);
         if (late)
-            s->bind(3, u.source_channel).bind(4, u.when);
+            s->bind_view(3, u.source_channel).bind(4, u.when);
         else
-            s->bind(2, u.final_to).bind(3, u.dest_channel).bind(4, u.when);
+            s->bind_view(2, u.final_to).bind_view(3, u.dest_channel).bind(4, u.when);
         bind_or_null(*s, 5, u.queue_id);
         s->bind(6, u.size);
         bind_or_null(*s, 7, u.client_ip);
@@ -436,7 +438,7 @@ struct TrackingDb::Statements {
         bool current = false;
         {
             sqlite::Statement::Use s(find_other);
-            s->bind(1, u.message_key).bind(2, u.orig_to).bind(3, u.source_channel).bind(4, u.final_to);
+            s->bind_view(1, u.message_key).bind_view(2, u.orig_to).bind_view(3, u.source_channel).bind_view(4, u.final_to);
             if (s->step()) {
                 id = s->integer(0);
                 current = s->integer(1) != 0;
@@ -445,10 +447,10 @@ struct TrackingDb::Statements {
         if (!id) return insert_row(u, u.source_channel, " " + u.source_channel + " ");
         if (!current) return;  // news from a channel the copy has already left
         sqlite::Statement::Use s(update_row);
-        s->bind(1, *id).bind(2, u.final_to).bind(3, u.when).bind(4, u.status).bind(5, std::int64_t{u.status_code});
+        s->bind(1, *id).bind_view(2, u.final_to).bind(3, u.when).bind_view(4, u.status).bind(5, std::int64_t{u.status_code});
         bind_or_null(*s, 6, u.delivery_ip);
         bind_or_null(*s, 7, u.spam_status);
-        bind_or_null(*s, 8, u.spam_score ? score_text(*u.spam_score) : std::string());
+        if (u.spam_score) s->bind(8, score_text(*u.spam_score));
         bind_or_null(*s, 9, u.queue_id);
         s->bind(10, u.size);
         bind_or_null(*s, 11, u.message_id);
@@ -462,8 +464,8 @@ struct TrackingDb::Statements {
         // final recipient when it is the original one (?3 NULL), the
         // Message-ID when it is the key (?18), the status of an E (?12 NULL).
         sqlite::Statement::Use s(insert);
-        s->bind(1, u.message_key).bind(2, u.orig_to).bind(4, channel).bind(5, u.when);
-        if (u.final_to != u.orig_to) s->bind(3, u.final_to);
+        s->bind_view(1, u.message_key).bind_view(2, u.orig_to).bind_view(4, channel).bind(5, u.when);
+        if (u.final_to != u.orig_to) s->bind_view(3, u.final_to);
         bind_or_null(*s, 6, u.queue_id);
         s->bind(7, u.size);
         bind_or_null(*s, 8, u.client_ip);
@@ -472,12 +474,12 @@ struct TrackingDb::Statements {
         s->bind(18, std::int64_t{id_is_key});
         if (!id_is_key) bind_or_null(*s, 10, u.message_id);
         bind_or_null(*s, 11, u.env_from);
-        if (u.status != "queued") s->bind(12, u.status);
+        if (u.status != "queued") s->bind_view(12, u.status);
         s->bind(13, std::int64_t{u.status_code});
         bind_or_null(*s, 14, u.spam_status);
-        bind_or_null(*s, 15, u.spam_score ? score_text(*u.spam_score) : std::string());
+        if (u.spam_score) s->bind(15, score_text(*u.spam_score));
         bind_or_null(*s, 16, u.delivery_ip);
-        s->bind(17, hops);
+        s->bind_view(17, hops);
         s->run();
     }
 };

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "core/text.hpp"
+
 namespace imta::core::smtp {
 namespace {
 
@@ -20,9 +22,7 @@ char printable(char c) {
 // number strings of its own.
 void append_line(std::string& out, const Reply& reply, std::string_view text, bool last) {
   const std::size_t start = out.size();
-  char code[16];
-  const int digits = std::snprintf(code, sizeof code, "%d", reply.code);
-  out.append(code, static_cast<std::size_t>(std::clamp(digits, 0, static_cast<int>(sizeof code) - 1)));
+  append_decimal(out, static_cast<std::uint64_t>(std::clamp(reply.code, 0, 999)));
   out += last ? ' ' : '-';
   if (!reply.enhanced.empty()) {
     out += reply.enhanced;

@@ -32,3 +32,20 @@ TEST_CASE("case-insensitive helpers are ASCII-only", "[text]") {
   CHECK(to_lower("Example.ORG") == "example.org");
   CHECK(trim(" \tx y\r\n") == "x y");
 }
+
+TEST_CASE("numbers are written without printf, padded as asked", "[text]") {
+  std::string out = "x";
+  append_decimal(out, 0);
+  append_decimal(out, 250);
+  append_decimal(out, 7, 2);
+  append_decimal(out, 12345, 3);  // wider than asked: every digit
+  append_decimal(out, 18446744073709551615ull);
+  CHECK(out == "x02500712345" "18446744073709551615");
+  char field[8];
+  put_digits(field, 0xDEADBEEF, 8, 16);
+  CHECK(std::string(field, 8) == "DEADBEEF");
+  put_digits(field, 42, 8);
+  CHECK(std::string(field, 8) == "00000042");
+  put_digits(field, 123456789, 4);  // the last digits only
+  CHECK(std::string(field, 4) == "6789");
+}
