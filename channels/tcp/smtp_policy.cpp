@@ -205,9 +205,11 @@ std::optional<Reply> check_sequence(const ChannelSettings& settings, const Sessi
   using namespace core::smtp;
   const bool need_tls = settings.tls == Offer::must && !state.tls;
   const bool need_auth = settings.sasl == Offer::must && !state.authenticated;
-  const Reply tls_first{530, "5.7.0", "Must issue a STARTTLS command first"};
-  const Reply auth_first{530, "5.7.0", "Authentication required"};
-  const Reply greet_first{503, "5.5.1", "Send HELO or EHLO first"};
+  // Made only when refused (every command passes here; a Reply's text is
+  // an allocation).
+  const auto tls_first = [] { return Reply{530, "5.7.0", "Must issue a STARTTLS command first"}; };
+  const auto auth_first = [] { return Reply{530, "5.7.0", "Authentication required"}; };
+  const auto greet_first = [] { return Reply{503, "5.5.1", "Send HELO or EHLO first"}; };
   return std::visit(
       [&](const auto& c) -> std::optional<Reply> {
         using T = std::decay_t<decltype(c)>;
@@ -221,7 +223,7 @@ std::optional<Reply> check_sequence(const ChannelSettings& settings, const Sessi
           if (state.in_transaction) return Reply{503, "5.5.1", "STARTTLS not permitted during a mail transaction"};
           return std::nullopt;
         } else if constexpr (std::is_same_v<T, Auth>) {
-          if (need_tls) return tls_first;
+          if (need_tls) return tls_first();
           if (settings.sasl == Offer::no) return Reply{503, "5.5.1", "AUTH not available"};
           if (!state.esmtp) return Reply{503, "5.5.1", "Send EHLO first"};
           if (state.authenticated) return Reply{503, "5.5.1", "Already authenticated"};
@@ -230,39 +232,39 @@ std::optional<Reply> check_sequence(const ChannelSettings& settings, const Sessi
             return Reply{538, "5.7.11", "Encryption required for requested authentication mechanism"};
           return std::nullopt;
         } else if constexpr (std::is_same_v<T, Mail>) {
-          if (need_tls) return tls_first;
-          if (!state.greeted) return greet_first;
-          if (need_auth) return auth_first;
+          if (need_tls) return tls_first();
+          if (!state.greeted) return greet_first();
+          if (need_auth) return auth_first();
           if (state.in_transaction) return Reply{503, "5.5.1", "Sender already specified"};
           return std::nullopt;
         } else if constexpr (std::is_same_v<T, Rcpt>) {
-          if (need_tls) return tls_first;
+          if (need_tls) return tls_first();
           if (!state.in_transaction) return Reply{503, "5.5.1", "Need MAIL command first"};
           if (state.chunking_started) return Reply{503, "5.5.1", "RCPT not permitted after BDAT"};
           return std::nullopt;
         } else if constexpr (std::is_same_v<T, Data>) {
-          if (need_tls) return tls_first;
+          if (need_tls) return tls_first();
           if (!state.in_transaction) return Reply{503, "5.5.1", "Need MAIL command first"};
           if (state.chunking_started) return Reply{503, "5.5.1", "DATA not permitted after BDAT"};
           if (state.recipients == 0) return Reply{554, "5.5.1", "No valid recipients"};
           return std::nullopt;
         } else if constexpr (std::is_same_v<T, Bdat>) {
           if (!settings.chunking) return Reply{502, "5.5.1", "CHUNKING not available"};
-          if (need_tls) return tls_first;
+          if (need_tls) return tls_first();
           if (!state.in_transaction) return Reply{503, "5.5.1", "Need MAIL command first"};
           if (state.recipients == 0) return Reply{554, "5.5.1", "No valid recipients"};
           return std::nullopt;
         } else if constexpr (std::is_same_v<T, Vrfy> || std::is_same_v<T, Expn>) {
-          if (need_tls) return tls_first;
-          if (need_auth) return auth_first;
+          if (need_tls) return tls_first();
+          if (need_auth) return auth_first();
           if constexpr (std::is_same_v<T, Expn>) {
             if (!settings.expn) return Reply{502, "5.5.1", "EXPN not available"};
           }
           return std::nullopt;
         } else {  // ETRN (RFC 1985): a request outside any mail transaction
-          if (need_tls) return tls_first;
-          if (!state.greeted) return greet_first;
-          if (need_auth) return auth_first;
+          if (need_tls) return tls_first();
+          if (!state.greeted) return greet_first();
+          if (need_auth) return auth_first();
           if (state.in_transaction) return Reply{503, "5.5.1", "ETRN not permitted during a mail transaction"};
           return std::nullopt;
         }

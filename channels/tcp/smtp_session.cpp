@@ -785,6 +785,7 @@ asio::awaitable<void> Session::on(const core::smtp::Data&) {
     auto pending = reader_.buffered();
     if (!pending.empty()) {
       decoded.clear();
+      decoded.reserve(pending.size());  // never longer than its input: one allocation, not one per doubling
       auto progress = decoder.feed(pending, decoded);
       reader_.consume(progress.consumed);
       if (!decoder.refusal()) message->append(decoded);

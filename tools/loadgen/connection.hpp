@@ -13,6 +13,7 @@
 // the watchdog, so the connection dies with the session.
 #pragma once
 
+#include <array>
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/ssl.hpp>
@@ -66,17 +67,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
     co_return ec;
   }
 
-  /// Reads whatever arrives next and appends it to `input`.
+  /// Reads whatever arrives next and appends it to `input`. (Into a buffer
+  /// of its own first: growing `input` by a whole chunk would zero-fill
+  /// 16 KiB for every read, a cost charged to every server measured.)
   asio::awaitable<std::error_code> fill() {
-    constexpr std::size_t chunk = 16 * 1024;
-    std::size_t old_size = input.size();
-    input.resize(old_size + chunk);
+    if (!read_buffer_) read_buffer_ = std::make_unique<std::array<char, read_chunk>>();
     arm();
-    auto buffer = asio::buffer(input.data() + old_size, chunk);
+    auto buffer = asio::buffer(*read_buffer_);
     std::tuple<std::error_code, std::size_t> result;
     if (tls_) result = co_await tls_->async_read_some(buffer, as_result);
     else result = co_await socket_.async_read_some(buffer, as_result);
-    input.resize(old_size + std::get<1>(result));
+    input.append(read_buffer_->data(), std::get<1>(result));
     co_return std::get<0>(result);
   }
 
@@ -127,6 +128,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
   }
 
+  static constexpr std::size_t read_chunk = 16 * 1024;
+  std::unique_ptr<std::array<char, read_chunk>> read_buffer_;
   tcp::socket socket_;
   std::optional<asio::ssl::stream<tcp::socket&>> tls_;
   asio::steady_timer watchdog_timer_;
