@@ -40,8 +40,9 @@
 # Postfix runs as a private instance (tests/bench/postfix_instance.sh;
 # default durability: fsync of every queue file), its own config and data
 # folders under the run's temporary folder, a new queue folder for each
-# measurement (as imtad gets a new instance), on a free loopback port;
-# /etc/postfix is never modified. Everything started is stopped at the end (also on failure or
+# measurement (as imtad gets a new instance), on a free loopback port,
+# logging to a file of its own as imtad logs to mail.log (POSTFIX_LOG=0:
+# syslog; see postfix_instance.sh); /etc/postfix is never modified. Everything started is stopped at the end (also on failure or
 # Ctrl-C) and the temporary folder removed. The machine may be shared:
 # compare the figures of one round, and look at CPU per message.
 set -euo pipefail

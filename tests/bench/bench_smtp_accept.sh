@@ -31,7 +31,9 @@
 # temporary folder (on the same file system as imtad's queue), loopback
 # only, on a free port. /etc/postfix is never modified; the instance is
 # stopped at the end (also on failure or Ctrl-C). Postfix is installed from
-# Debian if missing.
+# Debian if missing. It logs to a file of its own (maillog_file; see
+# postfix_instance.sh), as imtad logs to mail.log; POSTFIX_LOG=0 turns that
+# off (syslog, which on a machine without a syslog daemon costs nothing).
 #
 # Nothing is deleted between measurements: every imtad measurement gets a
 # fresh instance, Postfix a fresh queue folder each round, all of them in
@@ -169,6 +171,7 @@ for round in $(seq "$runs"); do
     echo "-- round $round: Postfix default (queued, then delivered to /dev/null)"
     postfix_mode default
     send "$pf_port"
+    [ -f "$root/postfix-data/maillog" ] && echo "Postfix log so far: $(wc -l <"$root/postfix-data/maillog") lines"
   fi
 done
 
