@@ -26,6 +26,8 @@
 #                    incoming queue, qmgr and local(8) deliver it (the
 #                    recipient is an alias for /dev/null) and remove it;
 #                    the delivery competes for the same two cores
+# At the end, imtad's rate over each Postfix rate, round by round (the
+# machine's speed drifts over minutes: compare within a round).
 # Postfix runs as a private instance (tests/bench/postfix_instance.sh): its
 # own main.cf and master.cf, queue and data folders under the run's
 # temporary folder (on the same file system as imtad's queue), loopback
@@ -71,10 +73,20 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-send() {  # PORT: one measurement with the common load
-  "$loadgen" send --host 127.0.0.1 --port "$1" --messages "$messages" --concurrency "$sessions" \
-    --size 1024 --per-connection "$per_conn" --to bench@example.test --from sender@example.org || true
+last_rate=""
+send() {  # PORT: one measurement with the common load; its rate in $last_rate
+  local out
+  out=$("$loadgen" send --host 127.0.0.1 --port "$1" --messages "$messages" --concurrency "$sessions" \
+    --size 1024 --per-connection "$per_conn" --to bench@example.test --from sender@example.org) || true
+  printf '%s\n' "$out"
+  last_rate=$(printf '%s\n' "$out" | awk '$1 == "rate" {print $2}')
 }
+# Per round: imtad's rate (the first QUEUE_SYNC measured) and Postfix's, for
+# the ratios printed at the end (the machine's speed drifts between rounds,
+# so each ratio compares measurements a minute apart).
+ratios_hold=""
+ratios_default=""
+ratio() { python3 -c "import sys; a, b = sys.argv[1:]; print('%.1f' % (float(a) / float(b)) if a and b and float(b) > 0 else '-')" "$1" "$2"; }
 
 # --- imtad ----------------------------------------------------------------
 p1=$(free_port); p2=$(free_port); p3=$(free_port)
@@ -144,6 +156,7 @@ echo "== $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 hz=$(getconf CLK_TCK)
 for round in $(seq "$runs"); do
   if [ "$round" -gt 1 ]; then sleep "${SETTLE:-65}"; fi
+  round_imtad=""
   for sync in ${SYNC:-syncfs}; do
     echo
     echo "-- round $round: imtad (QUEUE_SYNC=$sync)"
@@ -156,6 +169,7 @@ for round in $(seq "$runs"); do
       perf_pid=$!
     fi
     send "$p1"
+    [ -z "${round_imtad:-}" ] && round_imtad=$last_rate
     if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" 2>/dev/null || true; fi
     after=$(dispatcher_cpu)
     echo "dispatcher CPU  $(python3 -c "print('%.0f' % (($after - $before) / $hz / $messages * 1e6))") us per message"
@@ -167,13 +181,23 @@ for round in $(seq "$runs"); do
     echo "-- round $round: Postfix hold (durably queued, not delivered)"
     postfix_mode hold
     send "$pf_port"
+    ratios_hold="$ratios_hold $(ratio "$round_imtad" "$last_rate")x"
     echo "held afterwards: $(find "$pf_queue/hold" -type f | wc -l)"
     echo "-- round $round: Postfix default (queued, then delivered to /dev/null)"
     postfix_mode default
     send "$pf_port"
+    ratios_default="$ratios_default $(ratio "$round_imtad" "$last_rate")x"
     [ -f "$root/postfix-data/maillog" ] && echo "Postfix log so far: $(wc -l <"$root/postfix-data/maillog") lines"
   fi
 done
+
+if [ -n "$ratios_default" ]; then
+  echo
+  first_sync=${SYNC:-syncfs}
+  echo "== imtad (QUEUE_SYNC=${first_sync%% *}) / Postfix, round by round"
+  echo "   vs Postfix default:$ratios_default"
+  echo "   vs Postfix hold:   $ratios_hold"
+fi
 
 if [ "${IDLE:-0}" = 1 ]; then
   echo
