@@ -71,7 +71,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// of its own first: growing `input` by a whole chunk would zero-fill
   /// 16 KiB for every read, a cost charged to every server measured.)
   asio::awaitable<std::error_code> fill() {
-    if (!read_buffer_) read_buffer_ = std::make_unique<std::array<char, read_chunk>>();
+    if (!read_buffer_) read_buffer_ = std::make_unique_for_overwrite<std::array<char, read_chunk>>();  // not zeroed
     arm();
     auto buffer = asio::buffer(*read_buffer_);
     std::tuple<std::error_code, std::size_t> result;
