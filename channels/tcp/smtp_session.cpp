@@ -182,6 +182,7 @@ class Session final : public Watched {
   bool stop_requested_ = false;
 
   bool closing_ = false;
+  bool reply_just_sent_ = false;  ///< read_some(): the client has to read it before it answers
   std::string close_reason_;
   int bad_commands_ = 0;
   int bad_auths_ = 0;
@@ -309,10 +310,19 @@ asio::awaitable<std::error_code> Session::read_some() {
     co_return ec;
   }
   // Plain text: read into the thread's buffer; when nothing is there, wait
-  // until readable. (Reading first is cheaper than waiting first: a wait
-  // costs an epoll_ctl, as Asio re-arms the descriptor to learn whether it
-  // is readable already, and the client has often answered by now.)
+  // until readable. Reading first is cheaper when the client may have
+  // answered already (a wait costs an epoll_ctl, as Asio re-arms the
+  // descriptor to learn whether it is readable); right after a reply it
+  // cannot have (it has to read the reply first), and the read would only
+  // fail with EAGAIN: then the wait comes first.
+  bool wait_first = reply_just_sent_;
+  reply_just_sent_ = false;
   for (;;) {
+    if (wait_first) {
+      wait_first = false;
+      auto [wait_ec] = co_await conn_.socket.async_wait(tcp::socket::wait_read, use_tuple);
+      if (wait_ec) co_return wait_ec;
+    }
     std::error_code ec;
     std::size_t n = conn_.socket.read_some(asio::buffer(worker_.read_buffer), ec);
     if (!ec) {
@@ -320,8 +330,7 @@ asio::awaitable<std::error_code> Session::read_some() {
       co_return ec;
     }
     if (ec != asio::error::would_block && ec != asio::error::try_again) co_return ec;
-    auto [wait_ec] = co_await conn_.socket.async_wait(tcp::socket::wait_read, use_tuple);
-    if (wait_ec) co_return wait_ec;
+    wait_first = true;
   }
 }
 
@@ -363,6 +372,7 @@ asio::awaitable<bool> Session::flush(std::chrono::seconds timeout) {
     std::size_t n = conn_.socket.send(asio::buffer(out_), 0, ec);
     if (!ec && n == out_.size()) {
       out_.clear();
+      reply_just_sent_ = true;
       co_return true;
     }
     if (!ec) {
@@ -386,7 +396,10 @@ asio::awaitable<bool> Session::flush(std::chrono::seconds timeout) {
   bool expired = timed_out_;
   disarm();
   out_.clear();
-  if (!ec) co_return true;
+  if (!ec) {
+    reply_just_sent_ = true;
+    co_return true;
+  }
   closing_ = true;
   if (close_reason_.empty()) close_reason_ = expired ? "timeout while sending" : "write error: " + ec.message();
   co_return false;
