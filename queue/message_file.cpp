@@ -4,7 +4,6 @@
 #include "queue/crc32c.hpp"
 
 #include <charconv>
-#include <cstdio>
 
 namespace imta::queue {
 

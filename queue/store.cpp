@@ -64,9 +64,9 @@ unsigned subfolder_index(std::string_view id, unsigned subdirs) {
 }
 
 std::string subfolder_name(unsigned index) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%03u", index);
-  return buf;
+  std::string name;
+  core::append_decimal(name, index, 3);
+  return name;
 }
 
 QueueEntry make_entry(std::string channel, QueueFileName name, fs::path path, const struct stat& st) {
@@ -360,9 +360,9 @@ struct StoreCore {
     // a free one while an SMTP server takes them.
     for (int tries = 0; tries < 4; ++tries) {
       const unsigned slot = recycle_next_slot.fetch_add(1, std::memory_order_relaxed) % recycle_slots;
-      char name[16];
-      std::snprintf(name, sizeof name, "%04u", slot);
-      if (::renameat2(AT_FDCWD, path.c_str(), dir, name, RENAME_NOREPLACE) == 0) return true;
+      std::string name;
+      core::append_decimal(name, slot, 4);
+      if (::renameat2(AT_FDCWD, path.c_str(), dir, name.c_str(), RENAME_NOREPLACE) == 0) return true;
       if (errno != EEXIST) return false;
     }
     return false;

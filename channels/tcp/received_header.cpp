@@ -2,7 +2,6 @@
 #include "channels/tcp/received_header.hpp"
 
 #include <array>
-#include <cstdio>
 #include <ctime>
 
 #include "core/smtp/address.hpp"

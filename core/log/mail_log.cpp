@@ -5,6 +5,7 @@
 #include <initializer_list>
 
 #include "core/json.hpp"
+#include "core/text.hpp"
 
 namespace imta::core::log {
 namespace {
@@ -30,28 +31,20 @@ void append_column(std::string& line, std::string_view value) {
     line += ' ';
 }
 
-// Appends `value` as a decimal or hexadecimal number (no snprintf: every
-// entry has a few).
-void append_number(std::string& line, std::uint64_t value, int base = 10) {
-    char buf[24];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value, base);
-    (void)ec;  // 24 characters hold any 64-bit number
-    line.append(buf, end);
-}
-
 std::string_view address(std::string_view addr, const LogOptions& options) {
     if (addr.empty() && options.format == 2) return "<>";
     return addr;
 }
 
 void append_process_id(std::string& line, const LogRecord& r) {
-    append_number(line, static_cast<unsigned>(r.pid), 16);
+    char hex[16];
+    line.append(hex, std::to_chars(hex, hex + sizeof hex, static_cast<unsigned>(r.pid), 16).ptr);
     if (r.thread) {
         line += '.';
-        append_number(line, static_cast<unsigned>(*r.thread));
+        core::append_decimal(line, static_cast<unsigned>(*r.thread));
     }
     line += '.';
-    append_number(line, static_cast<unsigned>(r.count));
+    core::append_decimal(line, static_cast<unsigned>(r.count));
 }
 
 std::string process_id(const LogRecord& r) {
@@ -76,14 +69,12 @@ public:
             ++held_;
             return;
         }
-        line_.append(held_ + 1, ' ');
-        held_ = 0;
+        start();
         for (auto p : pieces) append_clean(line_, p);
     }
     void add_number(std::uint64_t value) {
-        line_.append(held_ + 1, ' ');
-        held_ = 0;
-        append_number(line_, value);
+        start();
+        core::append_decimal(line_, value);
     }
     /// The items with `sep` between them, as join() would make it: a
     /// separator only after something non-empty.
@@ -93,8 +84,7 @@ public:
             if (started) {
                 append_clean(line_, sep);
             } else if (!item.empty()) {
-                line_.append(held_ + 1, ' ');
-                held_ = 0;
+                start();
                 started = true;
             }
             append_clean(line_, item);
@@ -108,6 +98,12 @@ public:
     }
 
 private:
+    /// A field with a value follows: the empty ones held back go first.
+    void start() {
+        line_.append(held_ + 1, ' ');
+        held_ = 0;
+    }
+
     std::string& line_;
     std::size_t held_ = 0;  ///< empty fields not written yet
 };
@@ -261,12 +257,8 @@ bool is_connection_record(RecordCode code) {
 }
 
 std::string record_code_text(RecordCode code, const Modifiers& m) {
-    std::string text(1, static_cast<char>(code));
-    if (m.esmtp) text += 'E';
-    if (m.lmtp) text += 'L';
-    if (m.chunking) text += 'C';
-    if (m.tls) text += 'S';
-    if (m.sasl) text += 'A';
+    std::string text;
+    append_code(text, code, m);
     return text;
 }
 

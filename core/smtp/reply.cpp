@@ -2,7 +2,6 @@
 #include "core/smtp/reply.hpp"
 
 #include <algorithm>
-#include <cstdio>
 
 #include "core/text.hpp"
 
