@@ -140,7 +140,7 @@ void AsyncMailLog::write_batch(std::vector<Entry>& batch) {
     stamp_ = batch[i].when;
     group.clear();
     while (i < batch.size() && centis(batch[i].when) == key) group.push_back(std::move(batch[i++].record));
-    file_->write(std::span<const LogRecord>(group));  // a write error loses these lines, never mail
+    file_->write_owned(group);  // a write error loses these lines, never mail
   }
 }
 

@@ -166,11 +166,14 @@ std::filesystem::path MailLogFile::path_for(RecordCode code) const {
     return impl_->to_connection_log(code) ? impl_->connection.path() : impl_->mail.path();
 }
 
-std::error_code MailLogFile::write(LogRecord record) {
-    return write(std::span<const LogRecord>(&record, 1));
-}
+std::error_code MailLogFile::write(LogRecord record) { return write_owned(std::span<LogRecord>(&record, 1)); }
 
 std::error_code MailLogFile::write(std::span<const LogRecord> records) {
+    std::vector<LogRecord> copies(records.begin(), records.end());
+    return write_owned(copies);
+}
+
+std::error_code MailLogFile::write_owned(std::span<LogRecord> records) {
     auto& d = *impl_;
     const auto now = d.options.clock ? d.options.clock() : std::chrono::system_clock::now();
     const LogTime when = local_log_time(now);
@@ -188,21 +191,20 @@ std::error_code MailLogFile::write(std::span<const LogRecord> records) {
         buf.clear();
     };
     if (d.databases) d.to_databases.reserve(d.to_databases.size() + records.size());
-    LogRecord scratch;
-    for (const auto& r : records) {
-        // The stamped copy is made where it will stay: in the databases'
-        // hand-over when it goes there, else in a scratch record.
+    for (auto& r : records) {
+        // A record the databases get moves to their hand-over first, and is
+        // stamped and formatted there.
         const bool to_databases = d.databases && feeds_log_databases(r.code);
-        LogRecord& stamped = to_databases ? d.to_databases.emplace_back(WrittenRecord{r, now}).record : (scratch = r);
+        LogRecord& stamped = to_databases ? d.to_databases.emplace_back(WrittenRecord{std::move(r), now}).record : r;
         stamped.when = when;
         if (stamped.node.empty()) stamped.node = d.node;
         if (stamped.pid == 0) stamped.pid = d.pid;
         auto line = format_record(stamped, d.options.format);
         if (!line) continue;
-        const int to_syslog = d.syslog_mode(r.code);
+        const int to_syslog = d.syslog_mode(stamped.code);
         if (to_syslog != 0) d.options.syslog(*line);
         if (to_syslog < 0) continue;
-        const bool conn = d.to_connection_log(r.code);
+        const bool conn = d.to_connection_log(stamped.code);
         std::string& buf = conn ? connection_buf : mail_buf;
         if (!buf.empty() && buf.size() + line->size() + 1 > kChunk)
             flush(conn ? d.connection : d.mail, buf);

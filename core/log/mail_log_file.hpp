@@ -71,6 +71,9 @@ public:
     std::error_code write(LogRecord record);
     /// The same for several entries, written together (fewer system calls).
     std::error_code write(std::span<const LogRecord> records);
+    /// The same for records the caller no longer needs: they are moved from
+    /// (the databases' hand-over takes them without a copy).
+    std::error_code write_owned(std::span<LogRecord> records);
 
     /// The file an entry of `code` goes to.
     std::filesystem::path path_for(RecordCode code) const;
