@@ -29,7 +29,9 @@ std::string port_access_probe(std::string_view server_ip, unsigned server_port,
 }
 
 std::string app_info(std::string_view protocol, std::string_view helo_name) {
-  std::string out(protocol);
+  std::string out;
+  out.reserve(protocol.size() + 1 + helo_name.size());
+  out += protocol;
   out += '/';
   out += helo_name;
   return out;

@@ -30,19 +30,21 @@ struct HeaderFacts {
 };
 HeaderFacts scan_headers(std::string_view message_start);
 
-/// The envelope facts shared by every copy of one message.
+/// The envelope facts shared by every copy of one message: views of what
+/// the caller holds (a session's state), valid while make_copies() or
+/// enqueue_records() runs; those copy what they keep.
 struct TransactionInfo {
-  std::string from;  ///< "" for <>
-  std::string envid;
+  std::string_view from;  ///< "" for <>
+  std::string_view envid;
   core::Ret ret = core::Ret::unspecified;
-  std::string source_channel;
-  std::string client_ip;
-  std::string client_helo;
-  std::string client_name;  ///< no DNS: the address literal
-  std::string auth_user;
-  std::string tls;
+  std::string_view source_channel;
+  std::string_view client_ip;
+  std::string_view client_helo;
+  std::string_view client_name;  ///< no DNS: the address literal
+  std::string_view auth_user;
+  std::string_view tls;
   std::int64_t received_ms = 0;
-  std::string message_id;
+  std::string_view message_id;
 };
 
 /// One queue::Copy per planned file, recipients in the order accepted.

@@ -313,6 +313,7 @@ Reply access_refusal(const config::MappingResult& r, std::string_view address) {
 MailDecision check_mail(const config::Snapshot& s, const SessionFacts& f, const core::smtp::Mail& mail) {
   MailDecision d;
   d.from = mail.from.address();
+  if (!s.mappings.find(config::kFromAccess)) return d;  // (no probe to build)
   auto probe = config::from_access_probe(f.port_probe, config::app_info("SMTP", f.helo), "MAIL", f.source_channel,
                                          d.from, f.auth_user);
   auto r = consult(s, config::kFromAccess, probe, probe_flags(f, false));
@@ -338,7 +339,6 @@ RcptDecision route_recipient(const config::Snapshot& s, const SessionFacts& f, s
   };
   const std::string original = rcpt.to.address();
   const unsigned notify = rcpt.params.notify;
-  const std::string app = config::app_info("SMTP", f.helo);
   auto refuse = [&](const config::MappingResult& r) {
     d.refusal = access_refusal(r, original);
     d.access_refusal = true;
@@ -348,10 +348,15 @@ RcptDecision route_recipient(const config::Snapshot& s, const SessionFacts& f, s
   auto check_pair = [&](std::string_view send_table, std::string_view mail_table, const Route& route,
                         std::string_view to, Diversion& divert) -> std::optional<config::MappingResult> {
     auto flags = probe_flags(f, true, notify);
-    for (auto [table, probe] :
-         {std::pair{send_table, config::send_access_probe(f.source_channel, from, route.channel, to)},
-          std::pair{mail_table, config::mail_access_probe(f.port_probe, app, "MAIL", f.source_channel, from,
-                                                          route.channel, to)}}) {
+    for (std::string_view table : {send_table, mail_table}) {
+      // Most configurations have one or two of the four tables: a probe is
+      // built only for a table that exists.
+      if (!s.mappings.find(table)) continue;
+      const std::string probe =
+          table == send_table
+              ? config::send_access_probe(f.source_channel, from, route.channel, to)
+              : config::mail_access_probe(f.port_probe, config::app_info("SMTP", f.helo), "MAIL", f.source_channel,
+                                          from, route.channel, to);
       auto r = consult(s, table, probe, flags);
       if (!r) continue;
       if (r->delay) d.delay_cs = std::max(d.delay_cs, *r->delay);

@@ -145,15 +145,17 @@ std::optional<Reply> check_sequence(const ChannelSettings& settings, const Sessi
 std::optional<Reply> check_mail_parameters(const ChannelSettings& settings, const SessionState& state,
                                            const core::smtp::Mail& mail);
 
-/// What the session knows about itself that the access mappings see.
+/// What the session knows about itself that the access mappings see: views
+/// of the session's own state (made per MAIL and RCPT, so not copied), valid
+/// for the call they are given to.
 struct SessionFacts {
-  std::string source_channel;
-  std::string port_probe;  ///< TCP|server-ip|server-port|client-ip|client-port
-  std::string helo;
+  std::string_view source_channel;
+  std::string_view port_probe;  ///< TCP|server-ip|server-port|client-ip|client-port
+  std::string_view helo;
   bool esmtp = false;
   bool tls = false;
   bool authenticated = false;
-  std::string auth_user;
+  std::string_view auth_user;
 };
 
 /// Where a mapping sends a message or a recipient instead of refusing it.

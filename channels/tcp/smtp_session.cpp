@@ -623,9 +623,10 @@ void Session::reset_transaction() {
 
 std::unique_ptr<MessageAssembler> Session::new_message() {
   auto maker = [this](const HeaderFacts& header) {
-    TransactionInfo info;
+    TransactionInfo info;  // (views of the session's state, and of `added_id`)
+    std::string added_id;
     info.from = from_;
-    info.envid = mail_params_.envid.value_or("");
+    if (mail_params_.envid) info.envid = *mail_params_.envid;
     info.ret = mail_params_.ret;
     info.source_channel = settings_->name;
     info.client_ip = remote_ip_;
@@ -641,8 +642,9 @@ std::unique_ptr<MessageAssembler> Session::new_message() {
     if (settings_->submit) {  // RFC 6409 section 8.3: the MSA may add what the client left out
       if (!header.date) submission_fields_ += "Date: " + rfc5322_date_now() + "\r\n";
       if (header.message_id.empty()) {
-        info.message_id = "<" + queue::new_queue_id() + "@" + config_->local_host() + ">";
-        submission_fields_ += "Message-ID: " + info.message_id + "\r\n";
+        added_id = "<" + queue::new_queue_id() + "@" + config_->local_host() + ">";
+        info.message_id = added_id;
+        submission_fields_ += "Message-ID: " + added_id + "\r\n";
       }
     }
     return make_copies(info, recipients_, plan_copies(*snap_, recipients_));

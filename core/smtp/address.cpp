@@ -201,7 +201,12 @@ Result<Mailbox> parse_path(std::string_view path, Role role, bool utf8) {
 
 std::string Mailbox::address() const {
   if (domain.empty()) return local;
-  return local + "@" + domain;
+  std::string out;
+  out.reserve(local.size() + 1 + domain.size());
+  out += local;
+  out += '@';
+  out += domain;
+  return out;
 }
 
 Result<Mailbox> parse_reverse_path(std::string_view path, bool utf8) {

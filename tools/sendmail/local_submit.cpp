@@ -53,7 +53,7 @@ LocalSubmitter::~LocalSubmitter() {
 
 channels::tcp::SessionFacts LocalSubmitter::facts() const {
   channels::tcp::SessionFacts f;
-  f.source_channel = std::string(kLocalChannel);
+  f.source_channel = kLocalChannel;
   f.port_probe = "||||";  // no connection: five empty fields
   f.helo = user_;         // app-info: SMTP/<user>
   return f;

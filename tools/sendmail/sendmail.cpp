@@ -330,14 +330,16 @@ int deliver(const Loaded& loaded, const Flags& flags) {
   std::string top_fields;
   if (refused_sender) top_fields = authentication_warning_field(by_host, me.user, *refused_sender);
 
-  channels::tcp::TransactionInfo info;
+  std::string message_id;
+  for (const auto& f : message.fields)
+    if (core::iequals(f.name, "Message-ID") && message_id.empty()) message_id = field_value(f);
+  channels::tcp::TransactionInfo info;  // (views of the strings above)
   info.from = from;
   info.envid = flags.envid;
   info.ret = flags.ret;
-  info.source_channel = std::string(kLocalChannel);
+  info.source_channel = kLocalChannel;
   info.received_ms = when.ms;
-  for (const auto& f : message.fields)
-    if (core::iequals(f.name, "Message-ID") && info.message_id.empty()) info.message_id = field_value(f);
+  info.message_id = message_id;
   const std::string body = join_message(message);
   const std::string single = recipients.size() == 1 ? recipients.front() : std::string();
   auto top = [&](const std::string& id) {
