@@ -20,9 +20,14 @@ const KeywordValue* Channel::keyword(std::string_view name) const {
 }
 
 const KeywordValue* Channel::family(std::string_view family_name) const {
-  for (const auto& k : keywords) {
-    const auto* spec = find_keyword(k.name);
-    if (spec && core::iequals(spec->family, family_name)) return &k;
+  const bool indexed = keyword_families.size() == keywords.size();
+  for (std::size_t i = 0; i < keywords.size(); ++i) {
+    if (indexed) {
+      if (core::iequals(keyword_families[i], family_name)) return &keywords[i];
+      continue;
+    }
+    const auto* spec = find_keyword(keywords[i].name);
+    if (spec && core::iequals(spec->family, family_name)) return &keywords[i];
   }
   return nullptr;
 }
@@ -74,6 +79,12 @@ void ImtaCnf::build_index() {
   channel_index_.clear();
   host_index_.clear();
   for (std::uint32_t i = 0; i < channels.size(); ++i) {
+    auto& families = channels[i].keyword_families;
+    families.clear();
+    for (const auto& k : channels[i].keywords) {
+      const auto* spec = find_keyword(k.name);
+      families.push_back(spec ? std::string_view(spec->family) : std::string_view());
+    }
     channel_index_.emplace(channels[i].name, i);
     // The first channel to claim a host name keeps it; the parser warns.
     for (const auto& h : channels[i].hosts) host_index_.emplace(core::to_lower(h), i);

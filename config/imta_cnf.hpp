@@ -30,6 +30,10 @@ struct Channel {
   std::vector<std::string> hosts;      ///< hosts[0] = official host name = the channel tag
   std::vector<KeywordValue> keywords;  ///< effective: defaults applied, one per family
   SourceLocation where;                ///< the channel's first line
+  /// keywords[i]'s family (from the static keyword table), filled by
+  /// ImtaCnf::build_index() so that family() compares names only: it runs
+  /// for every message.
+  std::vector<std::string_view> keyword_families;
 
   /// The keyword `name` if it is in effect, else nullptr.
   const KeywordValue* keyword(std::string_view name) const;
