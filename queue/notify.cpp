@@ -82,13 +82,16 @@ Sent send_files(int fd, const std::filesystem::path& path, const std::vector<Que
   sent = 0;
   for (std::size_t i = 0; i < files.size(); ++i) {
     const auto& f = files[i];
-    std::string line = f.channel + '\t' + f.path.native() + '\n';
-    if (!datagram.empty() && datagram.size() + line.size() > kMaxDatagram) {
+    const std::size_t line_size = f.channel.size() + 1 + f.path.size() + 1;  // channel TAB path LF
+    if (!datagram.empty() && datagram.size() + line_size > kMaxDatagram) {
       if (auto result = send_datagram(fd, path, datagram); result != Sent::ok) return result;
       sent = i;
       datagram.clear();
     }
-    datagram += line;
+    datagram += f.channel;
+    datagram += '\t';
+    datagram += f.path;
+    datagram += '\n';
   }
   if (datagram.empty()) return Sent::ok;
   auto result = send_datagram(fd, path, datagram);
@@ -103,9 +106,10 @@ bool EnqueueNotifier::enqueued(const std::vector<QueuePath>& files) {
   return !files.empty() && send_files(fd_, path_, files, sent) == Sent::ok;
 }
 
-void EnqueueNotifier::add(const std::vector<QueuePath>& files) {
+void EnqueueNotifier::add(std::vector<QueuePath> files) {
   std::lock_guard lock(pending_mutex_);
-  pending_.insert(pending_.end(), files.begin(), files.end());
+  if (pending_.empty()) pending_.swap(files);
+  else pending_.insert(pending_.end(), std::make_move_iterator(files.begin()), std::make_move_iterator(files.end()));
 }
 
 bool EnqueueNotifier::flush() {

@@ -33,7 +33,7 @@ class EnqueueNotifier {
   /// more only for very many files). The SMTP server adds each commit's
   /// files and flushes once per group-commit batch. Files the controller's
   /// full queue refused stay collected for the next flush().
-  void add(const std::vector<QueuePath>& files);
+  void add(std::vector<QueuePath> files);
   bool flush();
   /// Asks the controller to run `channel` now, ignoring nothing (`imta
   /// submit CHANNEL`, ETRN; empty = every channel): the line "submit <channel>".

@@ -33,7 +33,18 @@ std::optional<unsigned> attempts_from_prefix(std::string_view prefix) {
 }
 
 std::string QueueFileName::str() const {
-  return retry_prefix(attempts) + id + (held ? ".HELD" : ".00");
+  std::string out;
+  append_to(out);
+  return out;
+}
+
+void QueueFileName::append_to(std::string& out) const {
+  const unsigned a = attempts > max_attempts ? max_attempts : attempts;
+  out.reserve(out.size() + 2 + id.size() + 5);
+  out += digits[35 - a / 36];
+  out += digits[35 - a % 36];
+  out += id;
+  out += held ? ".HELD" : ".00";
 }
 
 std::optional<QueueFileName> parse_queue_file_name(std::string_view name) {

@@ -25,6 +25,7 @@ struct QueueFileName {
   std::string id;     ///< the unique part, without prefix and suffix
   bool held = false;  ///< ".HELD" rather than ".00"
   std::string str() const;  ///< the file name again
+  void append_to(std::string& out) const;  ///< str(), appended (no string of its own)
 };
 
 /// Parses "ZY01ISKLSKLZLI90N15M.00" or "...HELD"; nullopt for anything else

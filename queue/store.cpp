@@ -477,7 +477,12 @@ struct CopyFile {
   std::uint64_t recycled_size = 0;
   int recycle_dir = -1;
 
-  fs::path path() const { return fs::path(folder + '/' + name.str()); }
+  std::string path() const {
+    std::string out = folder;
+    out += '/';
+    name.append_to(out);
+    return out;
+  }
 
   /// Appends message bytes (after the header, if that is still pending).
   bool write(std::string_view bytes) {

@@ -92,7 +92,7 @@ std::optional<std::int64_t> id_time_ms(std::string_view id);
 struct QueuePath {
   std::string channel;
   QueueFileName name;
-  fs::path path;  ///< full path
+  std::string path;  ///< full path (a string: made for every enqueued file, and fs::path splits it into parts)
 };
 
 /// One copy to enqueue: its destination channel and its envelope.

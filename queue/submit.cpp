@@ -275,7 +275,7 @@ SubmitResult Submitter::submit(Submission submission) {
         continue;
       // The store reports the committed files in the order of the copies.
       std::string file = i < result.files.size() && result.files[i].channel == copy.channel
-                             ? result.files[i].path.string()
+                             ? result.files[i].path
                              : std::string();
       for (const auto& r : copy.envelope.recipients) {
         auto rec = recipient_record(core::log::RecordCode::Enqueue, env.source_channel, env, r, file);

@@ -40,7 +40,7 @@ void for_each_field(std::string_view text, Visit visit) {
 }
 
 // The whole path, as Sun logs it (/imta/queue/tcp_local/ZZ...): shows channel and subfolder too.
-std::string file_name_of(const queue::QueuePath& p) { return p.path.string(); }
+std::string file_name_of(const queue::QueuePath& p) { return p.path; }
 
 }  // namespace
 

@@ -233,8 +233,9 @@ TEST_CASE("an enqueue writes one durable file per channel copy and nothing else"
   // `l` has subdirs 16: a three-digit subfolder below 016.
   CHECK(committed[1].channel == "l");
   CHECK(committed[1].name.id == id);
-  auto sub = committed[1].path.parent_path().filename().string();
-  CHECK(committed[1].path.parent_path().parent_path() == q.root / "l");
+  const fs::path second = committed[1].path;
+  auto sub = second.parent_path().filename().string();
+  CHECK(second.parent_path().parent_path() == q.root / "l");
   CHECK(sub.size() == 3);
   CHECK(std::stoi(sub) < 16);
 
@@ -827,7 +828,7 @@ TEST_CASE("hold and release rename between .00 and .HELD", "[store]") {
   auto held = store.find(id);
   REQUIRE(held);
   CHECK(held->held);
-  CHECK(held->path == paths[0].path.parent_path() / ("ZZ" + id + ".HELD"));
+  CHECK(held->path == fs::path(paths[0].path).parent_path() / ("ZZ" + id + ".HELD"));
   CHECK(store.hold(*held).error == "already held");
   CHECK(store.hold(entry).error == "no such message");  // stale entry: the .00 name is gone
   CHECK(store.release(entry).error == "not held");

@@ -306,7 +306,7 @@ TEST_CASE("held files are never offered", "[jobs]") {
   CHECK(c.scan() == 0);
   QueueFileName name = held.name;
   name.held = true;
-  c.enqueued("fast", held.path.parent_path() / name.str());  // a notification naming it: ignored
+  c.enqueued("fast", fs::path(held.path).parent_path() / name.str());  // a notification naming it: ignored
   c.submit("");
   c.wait_idle();
   CHECK(rig.script.tried_files().empty());
@@ -500,8 +500,8 @@ TEST_CASE("notifications read together are added in one call; a submit line runs
   auto a = rig.enqueue("fast", {"a@fast.test"});
   auto b = rig.enqueue("fast", {"b@fast.test"});
   auto slow = rig.enqueue("slow", {"s@slow.test"});  // periodic
-  auto notes = imta::queue::parse_notifications("fast\t" + a.path.string() + "\nfast\t" + b.path.string() +
-                                                "\nslow\t" + slow.path.string() + "\nbogus line\n");
+  auto notes = imta::queue::parse_notifications("fast\t" + a.path + "\nfast\t" + b.path +
+                                                "\nslow\t" + slow.path + "\nbogus line\n");
   REQUIRE(notes.size() == 3);
   c.enqueued(notes);
   c.wait_idle();
@@ -529,8 +529,8 @@ TEST_CASE("a notification with a relative path finds the file in its channel and
 
   // A `subdirs` channel: the file is in a numbered subfolder.
   auto g = rig.enqueue("deep", {"sub@deep.test"});
-  REQUIRE(g.path.parent_path().filename() != "deep");
-  c.enqueued("deep", fs::path("inst") / "queue" / "deep" / g.path.parent_path().filename() / g.name.str());
+  REQUIRE(fs::path(g.path).parent_path().filename() != "deep");
+  c.enqueued("deep", fs::path("inst") / "queue" / "deep" / fs::path(g.path).parent_path().filename() / g.name.str());
   cached = c.files("deep");
   REQUIRE(cached.size() == 1);
   CHECK(cached[0].path == g.path);
