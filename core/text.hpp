@@ -15,7 +15,17 @@ std::string to_lower(std::string_view s);
 /// ASCII upper-casing.
 std::string to_upper(std::string_view s);
 /// ASCII case-insensitive equality.
-bool iequals(std::string_view a, std::string_view b);
+inline bool iequals(std::string_view a, std::string_view b) {  // (inline: it runs for every lookup by name)
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x == y) continue;
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
 /// ASCII case-insensitive prefix test.
 bool istarts_with(std::string_view s, std::string_view prefix);
 

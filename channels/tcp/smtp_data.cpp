@@ -9,13 +9,16 @@ namespace imta::channels::tcp {
 namespace {
 
 /// The header section's fields, unfolded: name and value, one at a time.
+/// A field on one line is seen in place; only a folded one is copied (its
+/// lines joined).
 template <class Visit>
 void for_each_field(std::string_view text, Visit visit) {
   std::size_t pos = 0;
-  std::string name, value;
-  bool open = false;
+  std::string_view name, value;  // the field's first line, in `text`
+  std::string folded;            // its value unfolded, once it has a second line
+  bool open = false, is_folded = false;
   auto flush = [&] {
-    if (open) visit(name, core::trim(value));
+    if (open) visit(name, core::trim(is_folded ? std::string_view(folded) : value));
     open = false;
   };
   while (pos < text.size()) {
@@ -26,14 +29,18 @@ void for_each_field(std::string_view text, Visit visit) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) break;  // end of the header section
     if (line.front() == ' ' || line.front() == '\t') {
-      if (open) value.append(line);
+      if (!open) continue;
+      if (!is_folded) folded.assign(value);
+      is_folded = true;
+      folded.append(line);
       continue;
     }
     flush();
     auto colon = line.find(':');
     if (colon == std::string_view::npos) continue;  // not a field: ignore it
-    name.assign(core::trim(line.substr(0, colon)));  // (assign: keeps the capacity)
-    value.assign(line.substr(colon + 1));
+    name = core::trim(line.substr(0, colon));
+    value = line.substr(colon + 1);
+    is_folded = false;
     open = complete;  // a field cut off by the end of the buffer is not trusted
   }
   flush();
@@ -46,7 +53,7 @@ std::string file_name_of(const queue::QueuePath& p) { return p.path; }
 
 HeaderFacts scan_headers(std::string_view message_start) {
   HeaderFacts facts;
-  for_each_field(message_start, [&](const std::string& name, std::string_view value) {
+  for_each_field(message_start, [&](std::string_view name, std::string_view value) {
     if (core::iequals(name, "Received")) {
       ++facts.received;
     } else if (core::iequals(name, "Message-ID") && facts.message_id.empty()) {
