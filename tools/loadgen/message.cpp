@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <charconv>
 #include <cstdio>
+#include <cstring>
 
 #include "tools/loadgen/smtp_text.hpp"
 
@@ -13,6 +15,24 @@ namespace imta::tools::loadgen {
 namespace {
 
 constexpr std::size_t filler_line_length = 76;  // plus CRLF: well under RFC 5322's 998
+
+/// A message number in decimal, zero-padded to at least ten digits.
+class Serial {
+ public:
+  explicit Serial(std::uint64_t number) {
+    char* end = std::to_chars(digits_, digits_ + sizeof digits_, number).ptr;
+    const std::size_t n = static_cast<std::size_t>(end - digits_);
+    const std::size_t pad = n < 10 ? 10 - n : 0;
+    std::memmove(digits_ + pad, digits_, n);
+    std::memset(digits_, '0', pad);
+    size_ = n + pad;
+  }
+  std::string_view text() const { return {digits_, size_}; }
+
+ private:
+  char digits_[24];
+  std::size_t size_ = 0;
+};
 
 /// RFC 5322 date in UTC with a two-digit day, so its length never changes
 /// (English names by hand: the C library's follow the locale).
@@ -95,9 +115,8 @@ MessageFactory::MessageFactory(std::string from, std::string to, std::string dom
 }
 
 std::string MessageFactory::message_id(std::uint64_t number) const {
-  char serial[24];
-  std::snprintf(serial, sizeof serial, "%010llu", static_cast<unsigned long long>(number));
-  return "<" + run_tag_ + "." + serial + "@" + domain_ + ">";
+  const Serial serial(number);
+  return "<" + run_tag_ + "." + std::string(serial.text()) + "@" + domain_ + ">";
 }
 
 std::string find_message_id(std::string_view message) {
@@ -132,17 +151,24 @@ std::string find_message_id(std::string_view message) {
 }
 
 std::string MessageFactory::header(std::uint64_t number, std::time_t when) const {
-  char serial[24];
-  std::snprintf(serial, sizeof serial, "%010llu", static_cast<unsigned long long>(number));
+  // Made for every message, and imta-loadgen shares the machine with the
+  // server it measures: no printf, no temporaries, the date made once a
+  // second (per thread).
+  const Serial serial(number);
+  const std::string_view digits = serial.text();
+  thread_local std::time_t date_of = -1;
+  thread_local std::string date;
+  if (when != date_of) {
+    date = rfc5322_date(when);
+    date_of = when;
+  }
   std::string h;
-  h.reserve(256 + from_.size() + to_.size() + domain_.size());
-  h += "From: <" + from_ + ">\r\n";
-  h += "To: <" + to_ + ">\r\n";
-  h += "Subject: imta-loadgen test message ";
-  h += serial;
-  h += "\r\nDate: " + rfc5322_date(when) + "\r\n";
-  h += "Message-ID: " + message_id(number) + "\r\n";
-  h += "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n";
+  h.reserve(256 + from_.size() + to_.size() + 2 * domain_.size() + run_tag_.size());
+  h.append("From: <").append(from_).append(">\r\nTo: <").append(to_).append(">\r\n");
+  h.append("Subject: imta-loadgen test message ").append(digits);
+  h.append("\r\nDate: ").append(date).append("\r\n");
+  h.append("Message-ID: <").append(run_tag_).append(".").append(digits).append("@").append(domain_).append(">\r\n");
+  h.append("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n");
   return h;
 }
 
