@@ -945,7 +945,8 @@ asio::awaitable<void> Session::deliver(MessageAssembler& message) {
   // (A plain pointer: the notifier outlives the log writer, and the action
   // must never hold the last reference to the resources.)
   auto* notifier = &res_->notifier;
-  res_->log.write(std::move(records), [notifier, paths = std::move(outcome.paths)]() mutable { notifier->add(std::move(paths)); });
+  res_->log.write(std::move(records),
+                  [notifier, paths = std::move(outcome.paths)]() mutable { notifier->add(std::move(paths)); });
   reply({250, "2.0.0", "Ok: queued as " + message.id()});
   reset_transaction();
 }
