@@ -2,6 +2,8 @@
 
 #include <initializer_list>
 
+#include "core/text.hpp"
+
 namespace imta::config {
 
 namespace {
@@ -29,12 +31,7 @@ std::string port_access_probe(std::string_view server_ip, unsigned server_port,
 }
 
 std::string app_info(std::string_view protocol, std::string_view helo_name) {
-  std::string out;
-  out.reserve(protocol.size() + 1 + helo_name.size());
-  out += protocol;
-  out += '/';
-  out += helo_name;
-  return out;
+  return core::concat({protocol, "/", helo_name});
 }
 
 std::string from_access_probe(std::string_view port_probe, std::string_view app_info,

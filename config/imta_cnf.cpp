@@ -19,15 +19,20 @@ const KeywordValue* Channel::keyword(std::string_view name) const {
   return nullptr;
 }
 
+namespace {
+/// The family of keyword `name` from the static keyword table ("" if unknown).
+std::string_view family_of(std::string_view name) {
+  const auto* spec = find_keyword(name);
+  return spec ? std::string_view(spec->family) : std::string_view();
+}
+}  // namespace
+
 const KeywordValue* Channel::family(std::string_view family_name) const {
+  // A channel build_index() has not seen (made by hand) looks its families up.
   const bool indexed = keyword_families.size() == keywords.size();
   for (std::size_t i = 0; i < keywords.size(); ++i) {
-    if (indexed) {
-      if (core::iequals(keyword_families[i], family_name)) return &keywords[i];
-      continue;
-    }
-    const auto* spec = find_keyword(keywords[i].name);
-    if (spec && core::iequals(spec->family, family_name)) return &keywords[i];
+    const std::string_view family = indexed ? keyword_families[i] : family_of(keywords[i].name);
+    if (core::iequals(family, family_name)) return &keywords[i];
   }
   return nullptr;
 }
@@ -81,10 +86,7 @@ void ImtaCnf::build_index() {
   for (std::uint32_t i = 0; i < channels.size(); ++i) {
     auto& families = channels[i].keyword_families;
     families.clear();
-    for (const auto& k : channels[i].keywords) {
-      const auto* spec = find_keyword(k.name);
-      families.push_back(spec ? std::string_view(spec->family) : std::string_view());
-    }
+    for (const auto& k : channels[i].keywords) families.push_back(family_of(k.name));
     channel_index_.emplace(channels[i].name, i);
     // The first channel to claim a host name keeps it; the parser warns.
     for (const auto& h : channels[i].hosts) host_index_.emplace(core::to_lower(h), i);

@@ -22,6 +22,15 @@ std::string to_upper(std::string_view s) {
   return out;
 }
 
+std::string concat(std::initializer_list<std::string_view> pieces) {
+  std::size_t size = 0;
+  for (auto p : pieces) size += p.size();
+  std::string out;
+  out.reserve(size);
+  for (auto p : pieces) out += p;
+  return out;
+}
+
 bool istarts_with(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +27,8 @@ inline bool iequals(std::string_view a, std::string_view b) {  // (inline: it ru
   }
   return true;
 }
+/// The pieces joined, the result sized once.
+std::string concat(std::initializer_list<std::string_view> pieces);
 /// ASCII case-insensitive prefix test.
 bool istarts_with(std::string_view s, std::string_view prefix);
 

@@ -39,10 +39,8 @@ std::string QueueFileName::str() const {
 }
 
 void QueueFileName::append_to(std::string& out) const {
-  const unsigned a = attempts > max_attempts ? max_attempts : attempts;
   out.reserve(out.size() + 2 + id.size() + 5);
-  out += digits[35 - a / 36];
-  out += digits[35 - a % 36];
+  out += retry_prefix(attempts);  // (two characters: no allocation of its own)
   out += id;
   out += held ? ".HELD" : ".00";
 }

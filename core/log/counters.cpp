@@ -201,8 +201,8 @@ struct CountersDb::Statements {
                 case Kind::enqueued: {
                     if (early_rows && on_recipient(early, q)) break;  // already taken out again
                     sqlite::Statement::Use s(enqueue);
-                    s->bind_view(1, q.channel).bind_view(2, q.queue_id).bind_view(3, q.orig_to).bind_view(4, q.active_to);
-                    s->bind_view(5, q.message_id);
+                    s->bind_view(1, q.channel).bind_view(2, q.queue_id).bind_view(3, q.orig_to);
+                    s->bind_view(4, q.active_to).bind_view(5, q.message_id);
                     s->run();
                     break;
                 }
@@ -210,7 +210,8 @@ struct CountersDb::Statements {
                     if (on_recipient(take_out, q)) break;
                     early_rows = true;
                     sqlite::Statement::Use s(taken_early);
-                    s->bind_view(1, q.channel).bind_view(2, q.queue_id).bind_view(3, q.orig_to).bind_view(4, q.active_to).bind(5, now);
+                    s->bind_view(1, q.channel).bind_view(2, q.queue_id).bind_view(3, q.orig_to);
+                    s->bind_view(4, q.active_to).bind(5, now);
                     s->run();
                     break;
                 }

@@ -410,8 +410,8 @@ struct TrackingDb::Statements {
         bool late = false;
         {
             sqlite::Statement::Use s(find_enqueued);
-            s->bind_view(1, u.message_key).bind_view(2, u.orig_to).bind_view(3, u.source_channel).bind_view(4, u.dest_channel);
-            s->bind_view(5, u.final_to).bind(6, u.when);
+            s->bind_view(1, u.message_key).bind_view(2, u.orig_to).bind_view(3, u.source_channel);
+            s->bind_view(4, u.dest_channel).bind_view(5, u.final_to).bind(6, u.when);
             if (s->step()) {
                 id = s->integer(0);
                 late = s->integer(1) != 0;
@@ -438,7 +438,8 @@ struct TrackingDb::Statements {
         bool current = false;
         {
             sqlite::Statement::Use s(find_other);
-            s->bind_view(1, u.message_key).bind_view(2, u.orig_to).bind_view(3, u.source_channel).bind_view(4, u.final_to);
+            s->bind_view(1, u.message_key).bind_view(2, u.orig_to).bind_view(3, u.source_channel);
+            s->bind_view(4, u.final_to);
             if (s->step()) {
                 id = s->integer(0);
                 current = s->integer(1) != 0;
@@ -447,7 +448,8 @@ struct TrackingDb::Statements {
         if (!id) return insert_row(u, u.source_channel, " " + u.source_channel + " ");
         if (!current) return;  // news from a channel the copy has already left
         sqlite::Statement::Use s(update_row);
-        s->bind(1, *id).bind_view(2, u.final_to).bind(3, u.when).bind_view(4, u.status).bind(5, std::int64_t{u.status_code});
+        s->bind(1, *id).bind_view(2, u.final_to).bind(3, u.when).bind_view(4, u.status);
+        s->bind(5, std::int64_t{u.status_code});
         bind_or_null(*s, 6, u.delivery_ip);
         bind_or_null(*s, 7, u.spam_status);
         if (u.spam_score) s->bind(8, score_text(*u.spam_score));

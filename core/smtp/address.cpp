@@ -201,12 +201,7 @@ Result<Mailbox> parse_path(std::string_view path, Role role, bool utf8) {
 
 std::string Mailbox::address() const {
   if (domain.empty()) return local;
-  std::string out;
-  out.reserve(local.size() + 1 + domain.size());
-  out += local;
-  out += '@';
-  out += domain;
-  return out;
+  return core::concat({local, "@", domain});
 }
 
 Result<Mailbox> parse_reverse_path(std::string_view path, bool utf8) {

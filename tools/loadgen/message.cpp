@@ -4,10 +4,9 @@
 #include <unistd.h>
 
 #include <cctype>
-#include <charconv>
 #include <cstdio>
-#include <cstring>
 
+#include "core/text.hpp"
 #include "tools/loadgen/smtp_text.hpp"
 
 namespace imta::tools::loadgen {
@@ -17,22 +16,11 @@ namespace {
 constexpr std::size_t filler_line_length = 76;  // plus CRLF: well under RFC 5322's 998
 
 /// A message number in decimal, zero-padded to at least ten digits.
-class Serial {
- public:
-  explicit Serial(std::uint64_t number) {
-    char* end = std::to_chars(digits_, digits_ + sizeof digits_, number).ptr;
-    const std::size_t n = static_cast<std::size_t>(end - digits_);
-    const std::size_t pad = n < 10 ? 10 - n : 0;
-    std::memmove(digits_ + pad, digits_, n);
-    std::memset(digits_, '0', pad);
-    size_ = n + pad;
-  }
-  std::string_view text() const { return {digits_, size_}; }
-
- private:
-  char digits_[24];
-  std::size_t size_ = 0;
-};
+std::string serial(std::uint64_t number) {
+  std::string digits;
+  core::append_decimal(digits, number, 10);
+  return digits;
+}
 
 /// RFC 5322 date in UTC with a two-digit day, so its length never changes
 /// (English names by hand: the C library's follow the locale).
@@ -115,8 +103,7 @@ MessageFactory::MessageFactory(std::string from, std::string to, std::string dom
 }
 
 std::string MessageFactory::message_id(std::uint64_t number) const {
-  const Serial serial(number);
-  return "<" + run_tag_ + "." + std::string(serial.text()) + "@" + domain_ + ">";
+  return core::concat({"<", run_tag_, ".", serial(number), "@", domain_, ">"});
 }
 
 std::string find_message_id(std::string_view message) {
@@ -154,8 +141,7 @@ std::string MessageFactory::header(std::uint64_t number, std::time_t when) const
   // Made for every message, and imta-loadgen shares the machine with the
   // server it measures: no printf, no temporaries, the date made once a
   // second (per thread).
-  const Serial serial(number);
-  const std::string_view digits = serial.text();
+  const std::string digits = serial(number);
   thread_local std::time_t date_of = -1;
   thread_local std::string date;
   if (when != date_of) {
