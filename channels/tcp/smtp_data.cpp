@@ -109,9 +109,14 @@ void MessageAssembler::append(std::string_view bytes) {
     store(bytes);
     return;
   }
+  // Room for a usual header section at once: grown line by line, the string
+  // would be reallocated some eight times per message.
+  if (head_.capacity() < kHeadReserve) head_.reserve(kHeadReserve);
+  const std::size_t seen = head_.size();
   head_.append(bytes);
-  // The header ends at the first empty line (or the message starts with one).
-  bool header_done = head_.starts_with("\r\n") || head_.find("\r\n\r\n") != std::string::npos;
+  // The header ends at the first empty line (or the message starts with one);
+  // only the new bytes (and the three before them) can complete one.
+  bool header_done = head_.starts_with("\r\n") || head_.find("\r\n\r\n", seen < 3 ? 0 : seen - 3) != std::string::npos;
   if (header_done || head_.size() >= kHeadKeep) begin();
 }
 

@@ -649,6 +649,35 @@ TEST_CASE("the assembler writes Received: first, then the message as received", 
   CHECK(message == "Received: by test id " + m.id() + "\r\nMessage-ID: <m1@x>\r\nSubject: hi\r\n\r\nbody\r\n");
 }
 
+TEST_CASE("the assembler finds the end of the header however the lines are split", "[smtp_server]") {
+  // The empty line that ends the header arrives split over calls: the
+  // header must end there, not earlier and not later (a field after it is
+  // body text, not a Message-ID).
+  const std::string head = "Subject: hi\r\n\r\n";
+  for (std::size_t cut = head.size() - 3; cut < head.size(); ++cut) {
+    QueueRoot q;
+    MessageAssembler m(q.store, one_copy, [](const std::string&) { return std::string("Received: x\r\n"); });
+    m.append(head.substr(0, cut));
+    m.append(head.substr(cut));
+    m.append("Message-ID: <in-body@x>\r\n");
+    REQUIRE_FALSE(m.finish());
+    CHECK(m.facts().message_id.empty());
+    std::vector<queue::QueuePath> paths;
+    REQUIRE_FALSE(m.transaction().commit(&paths));
+    REQUIRE(paths.size() == 1);
+    auto parsed = queue::parse_file(read_all(paths[0].path));
+    REQUIRE(parsed.status == queue::ParseStatus::ok);
+    CHECK(read_all(paths[0].path).substr(parsed.message_offset, m.size()) ==
+          "Received: x\r\nSubject: hi\r\n\r\nMessage-ID: <in-body@x>\r\n");
+  }
+  // One line at a time, the way the session hands them over.
+  QueueRoot q;
+  MessageAssembler m(q.store, one_copy, [](const std::string&) { return std::string(); });
+  for (std::string_view line : {"From: a@x\r\n", "Message-ID: <m2@x>\r\n", "\r\n", "body\r\n"}) m.append(line);
+  REQUIRE_FALSE(m.finish());
+  CHECK(m.facts().message_id == "<m2@x>");
+}
+
 TEST_CASE("a mail loop is refused before any queue file exists", "[smtp_server]") {
   QueueRoot q;
   MessageAssembler m(q.store, one_copy, [](const std::string&) { return std::string("Received: x\r\n"); });
