@@ -35,8 +35,6 @@ constexpr std::string_view recycle_folder_name = ".recycle";
 /// Bytes gathered before they are written to the copies (SMTP hands over
 /// lines; one write(2) per line and copy would dominate the cost).
 constexpr std::size_t write_buffer_size = 64 * 1024;
-/// What the buffer starts with.
-constexpr std::size_t write_buffer_start = 8 * 1024;
 /// find() tries the names for this many attempts with stat before it reads
 /// whole folders.
 constexpr unsigned probe_attempts = 48;
@@ -652,9 +650,6 @@ std::error_code Transaction::write(std::string_view bytes) {
       if (!c.write(bytes)) return t.fail(errno_code());
     return {};
   }
-  // Room for a small message at once: grown by each appended line, the
-  // buffer would be reallocated some ten times per message.
-  if (t.buffer.capacity() < write_buffer_start) t.buffer.reserve(write_buffer_start);
   t.buffer.append(bytes);
   if (t.buffer.size() >= write_buffer_size) return t.flush();
   return {};

@@ -109,9 +109,6 @@ void MessageAssembler::append(std::string_view bytes) {
     store(bytes);
     return;
   }
-  // Room for a usual header section at once: grown line by line, the string
-  // would be reallocated some eight times per message.
-  if (head_.capacity() < kHeadReserve) head_.reserve(kHeadReserve);
   const std::size_t seen = head_.size();
   head_.append(bytes);
   // The header ends at the first empty line (or the message starts with one);

@@ -20,8 +20,6 @@ namespace imta::channels::tcp {
 
 /// The start of a message kept for scan_headers(): enough for any sane header.
 inline constexpr std::size_t kHeadKeep = 64 * 1024;
-/// What the header buffer starts with (most header sections fit).
-inline constexpr std::size_t kHeadReserve = 4 * 1024;
 
 /// What the server reads from a message's header section (up to the first
 /// empty line, or as much of it as `message_start` holds).
