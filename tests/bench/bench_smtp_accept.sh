@@ -26,8 +26,10 @@
 #                    incoming queue, qmgr and local(8) deliver it (the
 #                    recipient is an alias for /dev/null) and remove it;
 #                    the delivery competes for the same two cores
-# At the end, imtad's rate over each Postfix rate, round by round (the
-# machine's speed drifts over minutes: compare within a round).
+# Each measurement also prints the whole machine's CPU per message (busy,
+# idle, iowait and steal, from /proc/stat). At the end, imtad's rate over
+# each Postfix rate, round by round (the machine's speed drifts over
+# minutes: compare within a round).
 # Postfix runs as a private instance (tests/bench/postfix_instance.sh): its
 # own main.cf and master.cf, queue and data folders under the run's
 # temporary folder (on the same file system as imtad's queue), loopback
@@ -75,11 +77,32 @@ trap 'exit 130' INT TERM
 
 last_rate=""
 send() {  # PORT: one measurement with the common load; its rate in $last_rate
-  local out
+  local out before after
+  before=$(grep '^cpu ' /proc/stat)
   out=$("$loadgen" send --host 127.0.0.1 --port "$1" --messages "$messages" --concurrency "$sessions" \
     --size 1024 --per-connection "$per_conn" --to bench@example.test --from sender@example.org) || true
+  after=$(grep '^cpu ' /proc/stat)
   printf '%s\n' "$out"
+  machine_cpu "$before" "$after"
   last_rate=$(printf '%s\n' "$out" | awk '$1 == "rate" {print $2}')
+}
+# The whole machine's CPU per message during a measurement (both servers'
+# processes, the load generator, the kernel's writeback and interrupts), and
+# what stayed idle: the two cores are shared, so this is what a message costs
+# in all; idle time in a closed loop of sessions is time every session spent
+# waiting (on a disk barrier, say) rather than computing.
+machine_cpu() {  # BEFORE AFTER: /proc/stat "cpu" lines
+  python3 - "$1" "$2" "$messages" "$(getconf CLK_TCK)" <<'PY'
+import sys
+a, b = ([int(x) for x in line.split()[1:]] for line in sys.argv[1:3])
+d = [y - x for x, y in zip(a, b)]
+n, hz = int(sys.argv[3]), int(sys.argv[4])
+us = lambda ticks: ticks / hz / n * 1e6
+busy = d[0] + d[1] + d[2] + d[5] + d[6]  # user nice system irq softirq
+steal = d[7] if len(d) > 7 else 0
+print("machine CPU     %.0f us busy, %.0f us idle, %.0f us iowait, %.0f us steal per message"
+      % (us(busy), us(d[3]), us(d[4]), us(steal)))
+PY
 }
 # Per round: imtad's rate (the first QUEUE_SYNC measured) and Postfix's, for
 # the ratios printed at the end (the machine's speed drifts between rounds,
