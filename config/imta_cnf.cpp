@@ -49,12 +49,10 @@ const Channel* ImtaCnf::channel_for_host(std::string_view host) const {
 
 namespace {
 
-char fold(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
 // FNV-1a over the lower-cased text.
 std::uint32_t folded_hash(std::string_view s) {
   std::uint32_t h = 2166136261u;
-  for (char c : s) h = (h ^ static_cast<unsigned char>(fold(c))) * 16777619u;
+  for (char c : s) h = (h ^ static_cast<unsigned char>(core::ascii_lower(c))) * 16777619u;
   return h;
 }
 
@@ -62,7 +60,7 @@ std::uint32_t folded_hash(std::string_view s) {
 bool lowers_to(std::string_view pattern, std::string_view lowered) {
   if (pattern.size() != lowered.size()) return false;
   for (std::size_t i = 0; i < pattern.size(); ++i)
-    if (fold(pattern[i]) != lowered[i]) return false;
+    if (core::ascii_lower(pattern[i]) != lowered[i]) return false;
   return true;
 }
 

@@ -24,8 +24,7 @@ constexpr std::size_t kStepBudget = 1'000'000;
 // Largest failure memo (cells) kept per thread.
 constexpr std::size_t kMaxMemoCells = 1u << 22;
 
-char fold(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-unsigned char ufold(char c) { return static_cast<unsigned char>(fold(c)); }
+unsigned char ufold(char c) { return static_cast<unsigned char>(core::ascii_lower(c)); }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_upper(char c) { return c >= 'A' && c <= 'Z'; }
 bool is_lower(char c) { return c >= 'a' && c <= 'z'; }
@@ -79,7 +78,7 @@ bool contains(const IpNet& net, const IpAddress& a) {
 }
 
 bool is_ip_char(char c) {
-  return is_digit(c) || c == '.' || c == ':' || (fold(c) >= 'a' && fold(c) <= 'f');
+  return is_digit(c) || c == '.' || c == ':' || (core::ascii_lower(c) >= 'a' && core::ascii_lower(c) <= 'f');
 }
 
 // ---------------------------------------------------------------- compiled forms
@@ -186,7 +185,7 @@ class PatternCompiler {
       st.kind = PatternStep::Kind::literal;
       p_.steps.push_back(std::move(st));
     }
-    p_.steps.back().text += fold(c);
+    p_.steps.back().text += core::ascii_lower(c);
   }
 
   void add_one(const CharSet& set, bool any) {
@@ -417,7 +416,7 @@ class Matcher {
     if (!p_.suffix.empty()) {
       auto tail = s_.substr(s_.size() - p_.suffix.size());
       for (std::size_t k = 0; k < tail.size(); ++k)
-        if (fold(tail[k]) != p_.suffix[k]) return false;
+        if (core::ascii_lower(tail[k]) != p_.suffix[k]) return false;
     }
     return run(0, 0);
   }
@@ -449,7 +448,7 @@ class Matcher {
         case PatternStep::Kind::literal: {
           if (s_.size() - pos < st.text.size()) return false;
           for (std::size_t k = 0; k < st.text.size(); ++k)
-            if (fold(s_[pos + k]) != st.text[k]) return false;
+            if (core::ascii_lower(s_[pos + k]) != st.text[k]) return false;
           pos += st.text.size();
           ++i;
           continue;
@@ -465,7 +464,7 @@ class Matcher {
           auto [off, len] = m_.caps[static_cast<std::size_t>(st.backref)];
           if (s_.size() - pos < len) return false;
           for (std::size_t k = 0; k < len; ++k)
-            if (fold(s_[pos + k]) != fold(s_[off + k])) return false;
+            if (core::ascii_lower(s_[pos + k]) != core::ascii_lower(s_[off + k])) return false;
           pos += len;
           ++i;
           continue;
@@ -494,7 +493,7 @@ class Matcher {
     const PatternStep& next = p_.steps[i + 1];
     const bool literal_next = next.kind == PatternStep::Kind::literal;
     auto attempt = [&](std::size_t len) {
-      if (literal_next && (pos + len >= s_.size() || fold(s_[pos + len]) != next.text[0]))
+      if (literal_next && (pos + len >= s_.size() || core::ascii_lower(s_[pos + len]) != next.text[0]))
         return false;
       save(st, pos, len);
       return run(i + 1, pos + len);
@@ -756,7 +755,7 @@ MappingResult run_table(const Context& ctx, std::string_view table, std::string_
 void append_cased(std::string& out, std::string_view text, char mode) {
   for (char c : text) {
     if (mode == '\\')
-      out += fold(c);
+      out += core::ascii_lower(c);
     else if (mode == '^')
       out += (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
     else

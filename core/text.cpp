@@ -6,13 +6,12 @@
 namespace imta::core {
 
 namespace {
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 char upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
 }  // namespace
 
 std::string to_lower(std::string_view s) {
   std::string out(s);
-  for (auto& c : out) c = lower(c);
+  for (auto& c : out) c = ascii_lower(c);
   return out;
 }
 
@@ -83,7 +82,7 @@ std::optional<std::int64_t> parse_integer(std::string_view s) {
   for (char c : s) {
     int digit;
     if (c >= '0' && c <= '9') digit = c - '0';
-    else if (lower(c) >= 'a' && lower(c) <= 'z') digit = lower(c) - 'a' + 10;
+    else if (ascii_lower(c) >= 'a' && ascii_lower(c) <= 'z') digit = ascii_lower(c) - 'a' + 10;
     else return std::nullopt;
     if (digit >= base) return std::nullopt;
     if (value > (std::numeric_limits<std::uint64_t>::max() - digit) / base) return std::nullopt;

@@ -15,16 +15,13 @@ namespace imta::core {
 std::string to_lower(std::string_view s);
 /// ASCII upper-casing.
 std::string to_upper(std::string_view s);
+/// One character, ASCII lower-cased.
+inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 /// ASCII case-insensitive equality.
 inline bool iequals(std::string_view a, std::string_view b) {  // (inline: it runs for every lookup by name)
   if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x == y) continue;
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (a[i] != b[i] && ascii_lower(a[i]) != ascii_lower(b[i])) return false;
   return true;
 }
 /// The pieces joined, the result sized once.

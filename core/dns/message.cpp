@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/dns/ldns.hpp"
+#include "core/text.hpp"
 
 namespace imta::core::dns {
 
@@ -25,8 +26,6 @@ struct MallocFree {
 using PktPtr = std::unique_ptr<ldns_pkt, PktFree>;
 using RdfPtr = std::unique_ptr<ldns_rdf, RdfFree>;
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
 bool label_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
 }
@@ -39,13 +38,8 @@ std::string dname_text(const ldns_rdf* rdf) {
   if (!text) return {};
   std::string s(text.get());
   if (!s.empty() && s.back() == '.') s.pop_back();
-  std::transform(s.begin(), s.end(), s.begin(), lower);
+  std::transform(s.begin(), s.end(), s.begin(), core::ascii_lower);
   return s;
-}
-
-bool names_equal(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return lower(x) == lower(y); });
 }
 
 Record to_record(const ldns_rr* rr) {
@@ -98,7 +92,7 @@ std::optional<std::string> normalize_name(std::string_view name) {
   out.reserve(name.size());
   std::size_t label = 0;
   for (char c : name) {
-    c = lower(c);
+    c = core::ascii_lower(c);
     if (c == '.') {
       if (label == 0) return std::nullopt;
       label = 0;
@@ -174,7 +168,7 @@ std::optional<Response> parse_response(std::span<const std::uint8_t> wire) {
 
 bool answers_query(const Response& response, std::uint16_t id, std::string_view name, RrType type) {
   return response.qr && response.id == id && response.opcode == 0 &&
-         response.question_names.size() == 1 && names_equal(response.question_names[0], name) &&
+         response.question_names.size() == 1 && core::iequals(response.question_names[0], name) &&
          response.question_types[0] == static_cast<std::uint16_t>(type) &&
          response.question_classes[0] == LDNS_RR_CLASS_IN;
 }
@@ -188,7 +182,7 @@ Resolution interpret(const Response& response, std::string_view name, RrType typ
   bool followed = false;
   for (;;) {
     for (const auto& rec : response.answers)
-      if (rec.type == static_cast<std::uint16_t>(type) && names_equal(rec.owner, current)) {
+      if (rec.type == static_cast<std::uint16_t>(type) && core::iequals(rec.owner, current)) {
         res.records.push_back(rec);
         ttl = std::min(ttl, clamp_ttl(rec.ttl));
       }
@@ -199,7 +193,7 @@ Resolution interpret(const Response& response, std::string_view name, RrType typ
       return res;
     }
     auto cname = std::find_if(response.answers.begin(), response.answers.end(), [&](const Record& r) {
-      return r.type == static_cast<std::uint16_t>(RrType::cname) && names_equal(r.owner, current);
+      return r.type == static_cast<std::uint16_t>(RrType::cname) && core::iequals(r.owner, current);
     });
     if (cname == response.answers.end()) break;
     if (!seen.insert(cname->target).second || res.chain.size() > max_cname_chain ||

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "core/dns/message.hpp"
+#include "core/text.hpp"
 
 namespace imta::core::dns {
 
@@ -41,7 +42,7 @@ std::optional<asio::ip::address> parse_domain_literal(std::string_view domain) {
     constexpr std::string_view tag = "ipv6:";
     if (inner.size() > tag.size() &&
         std::equal(tag.begin(), tag.end(), inner.begin(),
-                   [](char t, char c) { return t == (c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c); })) {
+                   [](char t, char c) { return t == core::ascii_lower(c); })) {
       inner.remove_prefix(tag.size());
       v6_only = true;
     }
@@ -82,10 +83,7 @@ std::string lookup_failure(std::string_view what, std::string_view name, Status 
 std::string lower_trimmed(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
+  return core::to_lower(s);
 }
 
 /// The domain's own addresses as the single target (implicit MX, nomx).

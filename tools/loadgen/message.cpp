@@ -102,8 +102,14 @@ MessageFactory::MessageFactory(std::string from, std::string to, std::string dom
   stuffed_body_ = dot_stuff(body_);
 }
 
+void MessageFactory::append_message_id(std::string& out, std::string_view digits) const {
+  out.append("<").append(run_tag_).append(".").append(digits).append("@").append(domain_).append(">");
+}
+
 std::string MessageFactory::message_id(std::uint64_t number) const {
-  return core::concat({"<", run_tag_, ".", serial(number), "@", domain_, ">"});
+  std::string id;
+  append_message_id(id, serial(number));
+  return id;
 }
 
 std::string find_message_id(std::string_view message) {
@@ -153,7 +159,9 @@ std::string MessageFactory::header(std::uint64_t number, std::time_t when) const
   h.append("From: <").append(from_).append(">\r\nTo: <").append(to_).append(">\r\n");
   h.append("Subject: imta-loadgen test message ").append(digits);
   h.append("\r\nDate: ").append(date).append("\r\n");
-  h.append("Message-ID: <").append(run_tag_).append(".").append(digits).append("@").append(domain_).append(">\r\n");
+  h.append("Message-ID: ");
+  append_message_id(h, digits);
+  h.append("\r\n");
   h.append("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n");
   return h;
 }

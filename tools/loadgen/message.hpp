@@ -55,6 +55,9 @@ class MessageFactory {
   std::size_t message_size() const { return header_size_ + body_.size(); }
 
  private:
+  /// message_id() for the serial `digits`, appended to `out`.
+  void append_message_id(std::string& out, std::string_view digits) const;
+
   std::string from_, to_, domain_;
   std::string run_tag_;   ///< start time and pid, so ids differ between runs
   std::size_t header_size_ = 0;
