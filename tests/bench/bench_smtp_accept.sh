@@ -26,6 +26,12 @@
 #                    incoming queue, qmgr and local(8) deliver it (the
 #                    recipient is an alias for /dev/null) and remove it;
 #                    the delivery competes for the same two cores
+#   imtad again      after Postfix, on a fresh instance: a round's imtad
+#                    figure is both measurements together (all messages
+#                    over all the time), so it brackets Postfix's minute --
+#                    imtad's few seconds alone would catch the machine in
+#                    whatever state it is at that moment, where Postfix's
+#                    half-minute runs average over it
 # Each measurement also prints the whole machine's CPU per message (busy,
 # idle, iowait and steal, from /proc/stat). At the end, imtad's rate over
 # each Postfix rate, round by round (the machine's speed drifts over
@@ -172,6 +178,26 @@ postfix_mode() {  # hold | default
   postfix_reload
 }
 
+measure_imtad() {  # SYNC: one imtad measurement on a fresh instance; rate in $last_rate
+  fresh_instance "$1"
+  start_imtad
+  local before after perf_pid=""
+  before=$(dispatcher_cpu)
+  if [ -n "${PERF_OUT:-}" ]; then
+    perf record -q -F "${PERF_FREQ:-2000}" ${PERF_CALLGRAPH:--g} -o "$PERF_OUT" -p "$(cat "$inst/run/dispatcher.pid")" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
+  send "$p1"
+  if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" 2>/dev/null || true; fi
+  after=$(dispatcher_cpu)
+  echo "dispatcher CPU  $(python3 -c "print('%.0f' % (($after - $before) / $hz / $messages * 1e6))") us per message"
+  echo "files in the queue afterwards: $(find "$inst/queue" -name '*.00' | wc -l)"
+  stop_imtad
+}
+# Two rates of the same number of messages taken together: all the
+# messages over all the time (the harmonic mean).
+both_rates() { python3 -c "import sys; a, b = map(float, sys.argv[1:]); print('%.1f' % (2 / (1 / a + 1 / b)) if a > 0 and b > 0 else '')" "$1" "$2"; }
+
 echo "== $messages messages of 1 KB, $sessions sessions, $per_conn messages per connection, $runs rounds"
 echo "== $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ -n "${OPTIONS:-}" ] && echo "== imtad option.dat additions: $OPTIONS"
@@ -183,34 +209,28 @@ for round in $(seq "$runs"); do
   for sync in ${SYNC:-syncfs}; do
     echo
     echo "-- round $round: imtad (QUEUE_SYNC=$sync)"
-    fresh_instance "$sync"
-    start_imtad
-    before=$(dispatcher_cpu)
-    perf_pid=""
-    if [ -n "${PERF_OUT:-}" ]; then
-      perf record -q -F "${PERF_FREQ:-2000}" ${PERF_CALLGRAPH:--g} -o "$PERF_OUT" -p "$(cat "$inst/run/dispatcher.pid")" >/dev/null 2>&1 &
-      perf_pid=$!
-    fi
-    send "$p1"
+    measure_imtad "$sync"
     [ -z "${round_imtad:-}" ] && round_imtad=$last_rate
-    if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" 2>/dev/null || true; fi
-    after=$(dispatcher_cpu)
-    echo "dispatcher CPU  $(python3 -c "print('%.0f' % (($after - $before) / $hz / $messages * 1e6))") us per message"
-    echo "files in the queue afterwards: $(find "$inst/queue" -name '*.00' | wc -l)"
-    stop_imtad
   done
   if [ "$postfix_ok" = 1 ]; then
     [ "$round" -gt 1 ] && postfix_fresh_queue
     echo "-- round $round: Postfix hold (durably queued, not delivered)"
     postfix_mode hold
     send "$pf_port"
-    ratios_hold="$ratios_hold $(ratio "$round_imtad" "$last_rate")x"
+    rate_hold=$last_rate
     echo "held afterwards: $(find "$pf_queue/hold" -type f | wc -l)"
     echo "-- round $round: Postfix default (queued, then delivered to /dev/null)"
     postfix_mode default
     send "$pf_port"
-    ratios_default="$ratios_default $(ratio "$round_imtad" "$last_rate")x"
+    rate_default=$last_rate
     [ -f "$root/postfix-data/maillog" ] && echo "Postfix log so far: $(wc -l <"$root/postfix-data/maillog") lines"
+    first_sync=${SYNC:-syncfs}
+    echo "-- round $round: imtad again (QUEUE_SYNC=${first_sync%% *}), after Postfix"
+    measure_imtad "${first_sync%% *}"
+    round_imtad=$(both_rates "$round_imtad" "$last_rate")
+    echo "imtad over the round: $round_imtad messages/s (both measurements' messages over both durations)"
+    ratios_hold="$ratios_hold $(ratio "$round_imtad" "$rate_hold")x"
+    ratios_default="$ratios_default $(ratio "$round_imtad" "$rate_default")x"
   fi
 done
 
