@@ -14,7 +14,9 @@
 # PERF_OUT=FILE to record a perf profile (perf record -g) of the dispatcher
 # while imtad is measured (read it with perf report -i FILE; the last
 # measurement's profile is kept), PERF_CALLGRAPH to replace -g (e.g.
-# "--call-graph dwarf"), PERF_FREQ (samples/s, default 2000).
+# "--call-graph dwarf"), PERF_FREQ (samples/s, default 2000), CHUNKING=1 to
+# send every message with BDAT (imta-loadgen --chunking; both servers offer
+# CHUNKING) instead of DATA.
 #
 # Each round measures, one after the other with the same load:
 #   imtad            every message durable (group commit) before its 250
@@ -26,7 +28,8 @@
 #                    incoming queue, qmgr and local(8) deliver it (the
 #                    recipient is an alias for /dev/null) and remove it;
 #                    the delivery competes for the same two cores
-#   imtad again      after Postfix, on a fresh instance: a round's imtad
+#   imtad again      after Postfix (once it has delivered everything), on a
+#                    fresh instance: a round's imtad
 #                    figure is both measurements together (all messages
 #                    over all the time), so it brackets Postfix's minute --
 #                    imtad's few seconds alone would catch the machine in
@@ -81,12 +84,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+chunking=""
+[ "${CHUNKING:-0}" = 1 ] && chunking=--chunking
 last_rate=""
 send() {  # PORT: one measurement with the common load; its rate in $last_rate
   local out before after
   before=$(grep '^cpu ' /proc/stat)
   out=$("$loadgen" send --host 127.0.0.1 --port "$1" --messages "$messages" --concurrency "$sessions" \
-    --size 1024 --per-connection "$per_conn" --to bench@example.test --from sender@example.org) || true
+    --size 1024 --per-connection "$per_conn" --to bench@example.test --from sender@example.org \
+    $chunking) || true
   after=$(grep '^cpu ' /proc/stat)
   printf '%s\n' "$out"
   machine_cpu "$before" "$after"
@@ -198,7 +204,7 @@ measure_imtad() {  # SYNC: one imtad measurement on a fresh instance; rate in $l
 # messages over all the time (the harmonic mean).
 both_rates() { python3 -c "import sys; a, b = map(float, sys.argv[1:]); print('%.1f' % (2 / (1 / a + 1 / b)) if a > 0 and b > 0 else '')" "$1" "$2"; }
 
-echo "== $messages messages of 1 KB, $sessions sessions, $per_conn messages per connection, $runs rounds"
+echo "== $messages messages of 1 KB, $sessions sessions, $per_conn messages per connection, $runs rounds${chunking:+, sent with BDAT}"
 echo "== $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ -n "${OPTIONS:-}" ] && echo "== imtad option.dat additions: $OPTIONS"
 [ "$postfix_ok" = 1 ] && echo "== Postfix $(postconf -c "$pf_dir" -h mail_version), private instance on port $pf_port"
@@ -224,6 +230,9 @@ for round in $(seq "$runs"); do
     send "$pf_port"
     rate_default=$last_rate
     [ -f "$root/postfix-data/maillog" ] && echo "Postfix log so far: $(wc -l <"$root/postfix-data/maillog") lines"
+    # Postfix delivers more slowly than it accepts: what is still queued
+    # would compete with imtad.
+    postfix_wait_delivered
     first_sync=${SYNC:-syncfs}
     echo "-- round $round: imtad again (QUEUE_SYNC=${first_sync%% *}), after Postfix"
     measure_imtad "${first_sync%% *}"

@@ -114,6 +114,16 @@ postfix_fresh_queue() {
   fi
 }
 
+postfix_wait_delivered() {  # until nothing waits for delivery (at most 10 minutes), then 5 s more
+  local left
+  for _ in $(seq 600); do
+    left=$(find "$pf_queue/incoming" "$pf_queue/active" "$pf_queue/deferred" -type f 2>/dev/null | wc -l)
+    [ "$left" = 0 ] && break
+    sleep 1
+  done
+  sleep 5
+}
+
 postfix_reload() {
   postfix -c "$pf_dir" reload >/dev/null 2>&1
   sleep 1

@@ -196,6 +196,81 @@ class SendToSink(LoadgenTest):
         code, out = self.stop_sink(sink)
         self.assertEqual(parse_summary(out)["messages"], "30")
 
+    def test_chunking_sends_each_message_as_one_bdat_chunk(self):
+        for lock_step in (False, True):
+            with self.subTest(lock_step=lock_step):
+                store = self.store_dir() if not lock_step else os.path.join(self.tmp, "store2")
+                if lock_step:
+                    os.mkdir(store)
+                sink, port, _ = self.start_sink("--store", store, "--quiet")
+                args = ["-n", "40", "-c", "4", "-r", "2", "--size", "2048", "--per-connection", "4", "--chunking"]
+                if lock_step:
+                    args.append("--no-pipelining")
+                r = self.send(port, *args)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                sent = parse_summary(r.stdout)
+                self.assertEqual(sent["accepted"], "40")
+                self.assertEqual(sent["recipients"], "80 accepted, 0 refused")
+                self.assertEqual(sent["bytes"], str(40 * 2048))
+                self.assertRegex(sent["latency"], r"\(40 samples\)$")
+                code, out = self.stop_sink(sink)
+                got = parse_summary(out)
+                self.assertEqual((code, got["messages"], got["recipients"]), (0, "40", "80"))
+                messages = self.stored(store)
+                self.assertEqual(len(messages), 40)
+                for data in messages:
+                    # A chunk is not dot-stuffed: the lines with leading dots
+                    # arrive as they were written.
+                    self.assertEqual(len(data), 2048)
+                    text = data.decode("ascii")
+                    self.assertIn("\r\n" + DOT_LINE + "\r\n", text)
+                    self.assertIn("\r\n" + TWO_DOTS_LINE + "\r\n", text)
+                    self.assertNotIn("\r\n." + DOT_LINE, text)
+                    self.assertTrue(text.endswith("\r\n") and not text.endswith("\r\n.\r\n"))
+
+    def test_chunking_with_refused_recipients_counts_the_bdat_refusal(self):
+        sink, port, _ = self.start_sink("--reply-code", "550", "--quiet")
+        r = self.send(port, "-n", "12", "-c", "1", "--per-connection", "3", "--chunking", "--json")
+        self.assertEqual(r.returncode, 1)
+        summary = json.loads(r.stdout)
+        self.assertEqual((summary["refused_5xx"], summary["errors"], summary["accepted"]), (12, 0, 0))
+        # The refused chunk was read whole: the connection went on.
+        self.assertEqual(summary["connections"], 4)
+        code, out = self.stop_sink(sink)
+        self.assertEqual(parse_summary(out)["messages"], "0")
+
+    def test_sink_reads_bdat_chunks_whatever_their_reply(self):
+        store = self.store_dir()
+        sink, port, _ = self.start_sink("--store", store, "--quiet")
+        with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE) as s:
+            f = s.makefile("rb")
+
+            def replies(n):
+                return [f.readline().decode("ascii").rstrip("\r\n") for _ in range(n)]
+
+            self.assertTrue(replies(1)[0].startswith("220 "))
+            s.sendall(b"EHLO x\r\n")
+            ehlo = []
+            while not ehlo or ehlo[-1][3] == "-":
+                ehlo += replies(1)
+            self.assertIn("250-CHUNKING", ehlo)
+            # Out of sequence: the chunk is read (not taken for commands) and refused.
+            s.sendall(b"BDAT 6\r\nNOOP\r\nNOOP\r\n")
+            self.assertEqual(replies(2), ["503 5.5.1 Error: need MAIL command", "250 2.0.0 Ok"])
+            s.sendall(b"BDAT x\r\n")
+            self.assertEqual(replies(1), ["501 5.5.4 Syntax: BDAT size [LAST]"])
+            # A message in three chunks, one empty, all pipelined.
+            s.sendall(b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 9\r\nSubject: BDAT 0\r\n"
+                      b"BDAT 6 LAST\r\nx\r\n.\r\n")
+            got = replies(5)
+            self.assertEqual(got[:4], ["250 2.1.0 Ok", "250 2.1.5 Ok", "250 2.0.0 9 octets received",
+                                       "250 2.0.0 0 octets received"])
+            self.assertRegex(got[4], r"^250 2\.0\.0 Ok: queued as \d+$")
+            s.sendall(b"QUIT\r\n")
+            self.assertTrue(replies(1)[0].startswith("221 "))
+        self.stop_sink(sink)
+        self.assertEqual(self.stored(store), [b"Subject: x\r\n.\r\n"])
+
     def test_messages_per_connection_decide_the_connections(self):
         sink, port, _ = self.start_sink("--quiet", "--json")
         r = self.send(port, "-n", "10", "-c", "1", "--per-connection", "5")
@@ -314,7 +389,9 @@ class SinkAlone(LoadgenTest):
             self.assertEqual(refused, {})
             self.assertEqual(client.noop()[0], 250)
             self.assertEqual(client.docmd("RCPT TO:<x@y>")[0], 503)
-            self.assertEqual(client.docmd("BDAT 10")[0], 502)
+            client.send(b"BDAT 4\r\nabcd")  # out of sequence: read whole, then refused
+            self.assertEqual(client.getreply()[0], 503)
+            self.assertEqual(client.docmd("XYZZY")[0], 502)
         code, out = self.stop_sink(sink)
         self.assertEqual(parse_summary(out)["recipients"], "2")
         self.assertEqual(self.stored(store), [body.encode()])

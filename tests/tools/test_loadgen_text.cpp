@@ -80,6 +80,28 @@ TEST_CASE("commands are split into an upper-case verb and an argument", "[loadge
   CHECK(c.argument.empty());
 }
 
+TEST_CASE("BDAT arguments: a size and an optional LAST", "[loadgen]") {
+  auto chunk = parse_bdat("1024 LAST");
+  REQUIRE(chunk);
+  CHECK(chunk->size == 1024);
+  CHECK(chunk->last);
+  chunk = parse_bdat("0");
+  REQUIRE(chunk);
+  CHECK(chunk->size == 0);
+  CHECK_FALSE(chunk->last);
+  CHECK(parse_bdat("12 last")->last);
+  CHECK(parse_bdat("9999999999999999999")->size == 9999999999999999999ull);
+  CHECK_FALSE(parse_bdat(""));
+  CHECK_FALSE(parse_bdat("LAST"));
+  CHECK_FALSE(parse_bdat("12LAST"));
+  CHECK_FALSE(parse_bdat("12 FIRST"));
+  CHECK_FALSE(parse_bdat("-1 LAST"));
+  CHECK_FALSE(parse_bdat("99999999999999999999"));  // 20 digits
+  Reply r = parse_reply("250-x\r\n250 CHUNKING\r\n").reply;
+  CHECK(parse_ehlo(r).chunking);
+  CHECK_FALSE(parse_ehlo(r).pipelining);
+}
+
 TEST_CASE("dot-stuffing doubles a leading dot on every line and nothing else", "[loadgen]") {
   CHECK(dot_stuff(".a\r\n..b\r\nc.\r\n.\r\n") == "..a\r\n...b\r\nc.\r\n..\r\n");
   CHECK(dot_stuff("no dots\r\n") == "no dots\r\n");

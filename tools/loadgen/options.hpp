@@ -23,6 +23,7 @@ struct SendOptions {
   unsigned per_connection = 1;     ///< messages per connection
   bool starttls = false;
   bool pipelining = true;          ///< use PIPELINING when the server offers it
+  bool chunking = false;           ///< send with BDAT when the server offers CHUNKING
   std::string from = "loadgen@example.test";
   std::string to = "user%d@example.test";  ///< %d = recipient number 1..recipients
   double timeout_seconds = 60;     ///< per read, write, connect or handshake

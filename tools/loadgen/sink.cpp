@@ -108,7 +108,7 @@ class SinkSession {
   asio::awaitable<void> run();
 
  private:
-  enum class Next { more, data, starttls, quit };
+  enum class Next { more, data, chunk, starttls, quit };
 
   Next handle(std::string_view line);
   void reply(std::string_view text) {
@@ -118,9 +118,17 @@ class SinkSession {
   void reset_transaction() {
     in_transaction_ = false;
     recipients_ = 0;
+    chunked_message_.clear();
+    chunked_size_ = 0;
   }
   asio::awaitable<bool> flush();
   asio::awaitable<bool> receive_data();
+  /// Reads the chunk a BDAT command announced (RFC 3030), whatever its
+  /// command's reply: the client sends it without waiting.
+  asio::awaitable<bool> receive_chunk();
+  /// How much of a message to keep: all of it with --store, the header for
+  /// --record, nothing otherwise.
+  std::size_t keep_up_to() const;
   /// Counts/stores the message and queues the reply; true when it was the
   /// last one --messages asked for.
   bool finish_message(const std::string& message, std::size_t size);
@@ -130,6 +138,12 @@ class SinkSession {
   std::string output_;
   bool in_transaction_ = false;
   unsigned recipients_ = 0;
+  // BDAT: the chunk announced, and the message so far.
+  std::size_t chunk_size_ = 0;
+  bool chunk_last_ = false;
+  std::string chunk_refusal_;  ///< the reply when the chunk cannot be taken
+  std::string chunked_message_;
+  std::size_t chunked_size_ = 0;
 };
 
 /// The listening side: acceptor, workers, counters, stopping.
@@ -196,6 +210,7 @@ SinkSession::Next SinkSession::handle(std::string_view line) {
     reply("250-PIPELINING");
     reply("250-SIZE " + std::to_string(max_message_size));
     reply("250-8BITMIME");
+    reply("250-CHUNKING");
     if (sink_.tls && !conn_->tls_active()) reply("250-STARTTLS");
     reply("250 ENHANCEDSTATUSCODES");
   } else if (verb == "HELO") {
@@ -225,6 +240,20 @@ SinkSession::Next SinkSession::handle(std::string_view line) {
       reply("354 End data with <CR><LF>.<CR><LF>");
       return Next::data;
     }
+  } else if (verb == "BDAT") {
+    // Without a size nobody knows where the chunk ends: the rest is read
+    // as commands.
+    auto chunk = parse_bdat(command.argument);
+    if (!chunk) {
+      reply("501 5.5.4 Syntax: BDAT size [LAST]");
+      return Next::more;
+    }
+    chunk_size_ = chunk->size;
+    chunk_last_ = chunk->last;
+    chunk_refusal_.clear();
+    if (!in_transaction_) chunk_refusal_ = "503 5.5.1 Error: need MAIL command";
+    else if (recipients_ == 0) chunk_refusal_ = "554 5.5.1 Error: no valid recipients";
+    return Next::chunk;
   } else if (verb == "RSET") {
     reset_transaction();
     reply("250 2.0.0 Ok");
@@ -278,16 +307,20 @@ bool SinkSession::finish_message(const std::string& message, std::size_t size) {
   return false;
 }
 
+std::size_t SinkSession::keep_up_to() const {
+  // --record alone needs the header only (for the Message-ID).
+  if (sink_.options.store_dir) return max_message_size;
+  return sink_.options.record ? max_header_kept : 0;
+}
+
 asio::awaitable<bool> SinkSession::receive_data() {
   bool flushed = co_await flush();  // the client waits for 354
   if (!flushed) co_return false;
   DataDecoder decoder;
   std::string message;
-  const bool keep = sink_.options.store_dir.has_value();
-  // --record alone needs the header only (for the Message-ID).
-  const std::size_t keep_up_to = keep ? max_message_size : sink_.options.record ? max_header_kept : 0;
+  const std::size_t keep = keep_up_to();
   while (true) {
-    std::string* out = keep_up_to > 0 && decoder.size() <= keep_up_to ? &message : nullptr;
+    std::string* out = keep > 0 && decoder.size() <= keep ? &message : nullptr;
     std::size_t used = decoder.feed(conn_->input, out);
     conn_->input.erase(0, used);
     if (decoder.done()) break;
@@ -298,6 +331,35 @@ asio::awaitable<bool> SinkSession::receive_data() {
     // The client must see its 250 before the sink stops.
     co_await flush();
     sink_.request_stop();
+  }
+  co_return true;
+}
+
+asio::awaitable<bool> SinkSession::receive_chunk() {
+  const std::size_t keep = keep_up_to();
+  std::size_t left = chunk_size_;
+  while (true) {
+    std::size_t take = std::min(left, conn_->input.size());
+    if (chunk_refusal_.empty() && chunked_size_ < keep)
+      chunked_message_.append(conn_->input, 0, std::min(take, keep - chunked_size_));
+    if (chunk_refusal_.empty()) chunked_size_ += take;
+    conn_->input.erase(0, take);
+    left -= take;
+    if (left == 0) break;
+    std::error_code ec = co_await conn_->fill();
+    if (ec) co_return false;
+  }
+  if (!chunk_refusal_.empty()) {
+    reply(chunk_refusal_);
+    if (in_transaction_) reset_transaction();  // RFC 3030: a failed BDAT ends the transaction
+  } else if (!chunk_last_) {
+    reply("250 2.0.0 " + std::to_string(chunk_size_) + " octets received");
+  } else {
+    std::string message = std::move(chunked_message_);
+    if (finish_message(message, chunked_size_)) {
+      co_await flush();
+      sink_.request_stop();
+    }
   }
   co_return true;
 }
@@ -316,6 +378,10 @@ asio::awaitable<void> SinkSession::run() {
       conn_->input.erase(0, found.consumed);
       if (next == Next::data) {
         bool received = co_await receive_data();
+        if (!received) co_return;
+      }
+      if (next == Next::chunk) {
+        bool received = co_await receive_chunk();
         if (!received) co_return;
       }
       if (next == Next::quit) {

@@ -76,6 +76,7 @@ Capabilities parse_ehlo(const Reply& ehlo_reply) {
     if (keyword == "PIPELINING") caps.pipelining = true;
     else if (keyword == "STARTTLS") caps.starttls = true;
     else if (keyword == "SIZE") caps.size = true;
+    else if (keyword == "CHUNKING") caps.chunking = true;
   }
   return caps;
 }
@@ -102,6 +103,19 @@ Command split_command(std::string_view line) {
   command.verb = upper(line.substr(0, space));
   if (space != std::string_view::npos) command.argument = trim_blanks(line.substr(space + 1));
   return command;
+}
+
+std::optional<ChunkCommand> parse_bdat(std::string_view argument) {
+  std::size_t digits = 0;
+  while (digits < argument.size() && is_digit(argument[digits])) ++digits;
+  if (digits == 0 || digits > 19) return std::nullopt;  // 19 digits fit in 64 bits
+  std::string_view rest = trim_blanks(argument.substr(digits));
+  if (digits < argument.size() && argument[digits] != ' ' && argument[digits] != '\t') return std::nullopt;
+  if (!rest.empty() && upper(rest) != "LAST") return std::nullopt;
+  ChunkCommand chunk;
+  for (std::size_t i = 0; i < digits; ++i) chunk.size = chunk.size * 10 + static_cast<unsigned>(argument[i] - '0');
+  chunk.last = !rest.empty();
+  return chunk;
 }
 
 std::string dot_stuff(std::string_view text) {

@@ -9,6 +9,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,6 +48,7 @@ struct Capabilities {
   bool pipelining = false;
   bool starttls = false;
   bool size = false;
+  bool chunking = false;
 };
 Capabilities parse_ehlo(const Reply& ehlo_reply);
 
@@ -67,6 +70,14 @@ struct Command {
   std::string_view argument;   ///< after the first space, trimmed of surrounding blanks
 };
 Command split_command(std::string_view line);
+
+/// The argument of "BDAT size [LAST]" (RFC 3030); nullopt when it is not
+/// that (no size, a size past 19 digits, anything but LAST after it).
+struct ChunkCommand {
+  std::uint64_t size = 0;
+  bool last = false;
+};
+std::optional<ChunkCommand> parse_bdat(std::string_view argument);
 
 /// Returns `text` (CRLF lines) with an extra "." before every line that starts
 /// with one (RFC 5321 §4.5.2). The end-of-data line is not added.
