@@ -89,6 +89,11 @@ chunking=""
 last_rate=""
 send() {  # PORT: one measurement with the common load; its rate in $last_rate
   local out before after
+  # Each measurement starts with nothing dirty in the page cache: imtad's
+  # syncfs(2) writes out whatever waits on the file system, so what the
+  # previous measurement left (Postfix's deletions, say) would be paid for
+  # by the next one's first commits.
+  sync
   before=$(grep '^cpu ' /proc/stat)
   out=$("$loadgen" send --host 127.0.0.1 --port "$1" --messages "$messages" --concurrency "$sessions" \
     --size 1024 --per-connection "$per_conn" --to bench@example.test --from sender@example.org \
