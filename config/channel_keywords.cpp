@@ -61,7 +61,7 @@ std::vector<KeywordSpec> build_table() {
   t.flag("nosubmit", "submit", "not a submission channel (the default)");
   t.flag("chunkingclient", "chunkingclient", "use CHUNKING/BDAT when the server offers it");
   t.flag("nochunkingclient", "chunkingclient", "never use CHUNKING/BDAT as a client");
-  t.flag("chunkingserver", "chunkingserver", "offer CHUNKING/BDAT to clients");
+  t.flag("chunkingserver", "chunkingserver", "offer CHUNKING/BDAT to clients (the default)");
   t.flag("nochunkingserver", "chunkingserver", "do not offer CHUNKING/BDAT");
   t.flag("eightbit", "eightbit", "the channel carries 8-bit data");
   t.flag("eightnegotiate", "eightbit", "8-bit data only when the peer negotiates 8BITMIME");

@@ -130,7 +130,10 @@ ChannelSettings channel_settings(const config::Snapshot& s, std::string_view cha
   if (!ch) return out;
   out.tls = offer_of(*ch, "tlsserver", "tls");
   out.sasl = offer_of(*ch, "saslserver", "");
-  out.chunking = ch->has("chunkingserver");
+  // CHUNKING is offered unless the channel says nochunkingserver (the
+  // original's default too).
+  const auto* chunking = ch->family("chunkingserver");
+  out.chunking = !chunking || chunking->name == "chunkingserver";
   out.submit = ch->has("submit");
   const auto* sw = ch->family("switchchannel");
   out.switch_channel = sw && sw->name == "switchchannel";

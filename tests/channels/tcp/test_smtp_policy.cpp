@@ -117,7 +117,7 @@ TEST_CASE("the default tcp channels offer what imta.cnf says", "[smtp_server]") 
   CHECK(local.switch_channel);
   CHECK(local.logging);
   CHECK(local.sasl_switch == "tcp_auth");
-  CHECK_FALSE(local.chunking);
+  CHECK(local.chunking);  // chunkingserver is the default
   CHECK(local.max_message_size == kDefaultMaxMessageSize);
   CHECK(local.max_recipients == 1000);
   CHECK(local.bad_auth_limit == 3);
@@ -140,7 +140,7 @@ TEST_CASE("the default tcp channels offer what imta.cnf says", "[smtp_server]") 
 TEST_CASE("keywords and channel options change the settings", "[smtp_server]") {
   Config cfg;
   cfg.edit("imta.cnf", "tcp_local smtp mx single_sys switchchannel",
-           "tcp_local smtp mx single_sys switchchannel chunkingserver musttlsserver "
+           "tcp_local smtp mx single_sys switchchannel nochunkingserver musttlsserver "
            "sourceblocklimit 100 disconnectbadauthlimit 5 disconnectbadcommandlimit 7 tlsswitchchannel tcp_auth "
            "disconnectrecipientlimit 50 disconnectrejectlimit 4 disconnecttransactionlimit 9");
   cfg.add("option.dat", "BLOCK_SIZE=2048\n");
@@ -149,7 +149,7 @@ TEST_CASE("keywords and channel options change the settings", "[smtp_server]") {
           "BANNER_HOST=mx.example.test\nBANNER_BODY=ESMTP ready\nMAX_B_ENTRIES=2\n");
   auto snap = cfg.load();
   auto s = channel_settings(snap, "tcp_local");
-  CHECK(s.chunking);
+  CHECK_FALSE(s.chunking);
   CHECK(s.tls == Offer::must);  // musttlsserver wins over maytls for the server side
   CHECK(s.max_message_size == 100u * 2048u);
   CHECK(s.bad_auth_limit == 5);
@@ -223,7 +223,10 @@ TEST_CASE("commands out of sequence get 503, the others run", "[smtp_server]") {
   CHECK(wire(check_sequence(s, st, true, parse("DATA"))) == "554 5.5.1 No valid recipients\r\n");
   st.recipients = 1;
   CHECK_FALSE(check_sequence(s, st, true, parse("DATA")));
-  CHECK(wire(check_sequence(s, st, true, parse("BDAT 10 LAST"))) == "502 5.5.1 CHUNKING not available\r\n");
+  CHECK_FALSE(check_sequence(s, st, true, parse("BDAT 10 LAST")));  // chunkingserver is the default
+  auto no_chunking = s;
+  no_chunking.chunking = false;
+  CHECK(wire(check_sequence(no_chunking, st, true, parse("BDAT 10 LAST"))) == "502 5.5.1 CHUNKING not available\r\n");
   CHECK(wire(check_sequence(s, st, true, parse("EXPN staff"))) == "502 5.5.1 EXPN not available\r\n");
   CHECK(wire(check_sequence(s, st, true, parse("ETRN example.org"))) ==
         "503 5.5.1 ETRN not permitted during a mail transaction\r\n");
@@ -280,7 +283,7 @@ TEST_CASE("EHLO announces STARTTLS before TLS and AUTH only under TLS", "[smtp_s
   auto before = core::smtp::to_wire(ehlo_reply("mx.example", "192.0.2.1", capabilities(s, st, true)));
   CHECK(before ==
         "250-mx.example Hello [192.0.2.1]\r\n250-PIPELINING\r\n250-SIZE 52428800\r\n250-8BITMIME\r\n"
-        "250-ENHANCEDSTATUSCODES\r\n250-ETRN\r\n250-DSN\r\n250-SMTPUTF8\r\n250 STARTTLS\r\n");
+        "250-ENHANCEDSTATUSCODES\r\n250-ETRN\r\n250-DSN\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250 STARTTLS\r\n");
   st.tls = true;
   auto after = core::smtp::to_wire(ehlo_reply("mx.example", "192.0.2.1", capabilities(s, st, true)));
   CHECK(after.find("STARTTLS") == std::string::npos);
