@@ -29,11 +29,11 @@
 #                    recipient is an alias for /dev/null) and remove it;
 #                    the delivery competes for the same two cores
 #   imtad again      after Postfix (once it has delivered everything), on a
-#                    fresh instance: a round's imtad
-#                    figure is both measurements together (all messages
-#                    over all the time), so it brackets Postfix's minute --
-#                    imtad's few seconds alone would catch the machine in
-#                    whatever state it is at that moment, where Postfix's
+#                    fresh instance: a round's imtad figure is both
+#                    measurements together (all messages over all the
+#                    time), so it brackets Postfix's minute -- imtad's few
+#                    seconds alone would catch the machine in whatever
+#                    state it is in at that moment, where Postfix's
 #                    half-minute runs average over it
 # Each measurement also prints the whole machine's CPU per message (busy,
 # idle, iowait and steal, from /proc/stat). At the end, imtad's rate over
@@ -207,7 +207,9 @@ measure_imtad() {  # SYNC: one imtad measurement on a fresh instance; rate in $l
 }
 # Two rates of the same number of messages taken together: all the
 # messages over all the time (the harmonic mean).
-both_rates() { python3 -c "import sys; a, b = map(float, sys.argv[1:]); print('%.1f' % (2 / (1 / a + 1 / b)) if a > 0 and b > 0 else '')" "$1" "$2"; }
+both_rates() {  # (empty when either measurement failed)
+  python3 -c "import sys; a, b = (float(x or 0) for x in sys.argv[1:]); print('%.1f' % (2 / (1 / a + 1 / b)) if a > 0 and b > 0 else '')" "$1" "$2"
+}
 
 echo "== $messages messages of 1 KB, $sessions sessions, $per_conn messages per connection, $runs rounds${chunking:+, sent with BDAT}"
 echo "== $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"

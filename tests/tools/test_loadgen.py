@@ -266,10 +266,16 @@ class SendToSink(LoadgenTest):
             self.assertEqual(got[:4], ["250 2.1.0 Ok", "250 2.1.5 Ok", "250 2.0.0 9 octets received",
                                        "250 2.0.0 0 octets received"])
             self.assertRegex(got[4], r"^250 2\.0\.0 Ok: queued as \d+$")
+            # DATA cannot follow BDAT in one transaction; the chunks go on.
+            s.sendall(b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 3\r\nabcDATA\r\nBDAT 0 LAST\r\n")
+            got = replies(5)
+            self.assertEqual(got[:4], ["250 2.1.0 Ok", "250 2.1.5 Ok", "250 2.0.0 3 octets received",
+                                       "503 5.5.1 Error: DATA after BDAT"])
+            self.assertRegex(got[4], r"^250 2\.0\.0 Ok: queued as \d+$")
             s.sendall(b"QUIT\r\n")
             self.assertTrue(replies(1)[0].startswith("221 "))
         self.stop_sink(sink)
-        self.assertEqual(self.stored(store), [b"Subject: x\r\n.\r\n"])
+        self.assertEqual(self.stored(store), [b"Subject: x\r\n.\r\n", b"abc"])
 
     def test_messages_per_connection_decide_the_connections(self):
         sink, port, _ = self.start_sink("--quiet", "--json")

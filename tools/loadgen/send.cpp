@@ -157,8 +157,6 @@ class ClientConnection {
     co_return reply;
   }
 
-  Connection& connection() { return *conn_; }
-
  private:
   Run& run_;
   std::shared_ptr<Connection> conn_;
@@ -247,8 +245,9 @@ struct Transaction {
   bool needs_rset = false;         ///< the server may still hold MAIL/RCPT state
 };
 
-/// Sends message `number`: MAIL, RCPTs, DATA, the message, and reads the final
-/// reply, pipelined or in lock-step as the server allows.
+/// Sends message `number`: MAIL, RCPTs, DATA and the message (or BDAT with the
+/// message), and reads the final reply, pipelined or in lock-step as the
+/// server allows.
 asio::awaitable<Transaction> transact(Run& run, ClientConnection& client, std::uint64_t number,
                                       SendTotals& totals) {
   const SendOptions& o = run.options;

@@ -120,6 +120,7 @@ class SinkSession {
     recipients_ = 0;
     chunked_message_.clear();
     chunked_size_ = 0;
+    chunking_ = false;
   }
   asio::awaitable<bool> flush();
   asio::awaitable<bool> receive_data();
@@ -144,6 +145,7 @@ class SinkSession {
   std::string chunk_refusal_;  ///< the reply when the chunk cannot be taken
   std::string chunked_message_;
   std::size_t chunked_size_ = 0;
+  bool chunking_ = false;  ///< a chunk of this transaction was taken: no DATA now
 };
 
 /// The listening side: acceptor, workers, counters, stopping.
@@ -236,6 +238,7 @@ SinkSession::Next SinkSession::handle(std::string_view line) {
   } else if (verb == "DATA") {
     if (!in_transaction_) reply("503 5.5.1 Error: need MAIL command");
     else if (recipients_ == 0) reply("554 5.5.1 Error: no valid recipients");
+    else if (chunking_) reply("503 5.5.1 Error: DATA after BDAT");
     else {
       reply("354 End data with <CR><LF>.<CR><LF>");
       return Next::data;
@@ -353,6 +356,7 @@ asio::awaitable<bool> SinkSession::receive_chunk() {
     reply(chunk_refusal_);
     if (in_transaction_) reset_transaction();  // RFC 3030: a failed BDAT ends the transaction
   } else if (!chunk_last_) {
+    chunking_ = true;
     reply("250 2.0.0 " + std::to_string(chunk_size_) + " octets received");
   } else {
     std::string message = std::move(chunked_message_);
