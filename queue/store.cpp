@@ -278,10 +278,10 @@ struct StoreCore {
   std::mutex recycle_mutex;
   Fd recycle_fd;
   bool recycle_unusable = false;
-  std::vector<std::string> recycle_pool;  ///< slots seen filled at the last look
+  std::vector<std::string> recycle_pool;  ///< slots seen filled at the last look (begin's side)
   std::chrono::steady_clock::time_point recycle_next_look{};
-  /// The slot complete() tries next (per process; a slot in use is skipped).
-  std::atomic<unsigned> recycle_next_slot{static_cast<unsigned>(::getpid()) * 7919u % recycle_slots};
+  std::vector<unsigned> recycle_free;  ///< slots seen free at the last look (complete's side)
+  std::chrono::steady_clock::time_point recycle_next_free_look{};
 
   /// queue/.recycle, opened (and made) on first use; -1 if it cannot be.
   int recycle_dir() {
@@ -354,18 +354,52 @@ struct StoreCore {
   /// Moves a delivered file into a free slot of queue/.recycle; false if
   /// there is none (or no folder): the caller removes the file.
   bool put_recycled(const fs::path& path) {
-    const int dir = recycle_dir();
-    if (dir < 0) return false;
-    // Slots are filled in turn and emptied in any order: a few tries find
-    // a free one while an SMTP server takes them.
+    // The free slots come from one look at the folder, as the filled ones
+    // do for take_recycled(); a full folder is looked at again 100 ms later,
+    // not on every delivery. (Guessing slots instead cost a full folder
+    // four failed renames per delivered message.)
     for (int tries = 0; tries < 4; ++tries) {
-      const unsigned slot = recycle_next_slot.fetch_add(1, std::memory_order_relaxed) % recycle_slots;
+      unsigned slot = 0;
+      int dir = -1;
+      {
+        std::lock_guard lock(recycle_mutex);
+        dir = recycle_dir_locked();
+        if (dir < 0) return false;
+        if (recycle_free.empty()) {
+          const auto now = std::chrono::steady_clock::now();
+          if (now < recycle_next_free_look) return false;
+          look_for_free_locked(dir);
+          if (recycle_free.empty()) {
+            recycle_next_free_look = now + std::chrono::milliseconds(100);
+            return false;
+          }
+        }
+        slot = recycle_free.back();
+        recycle_free.pop_back();
+      }
       std::string name;
       core::append_decimal(name, slot, 4);
       if (::renameat2(AT_FDCWD, path.c_str(), dir, name.c_str(), RENAME_NOREPLACE) == 0) return true;
-      if (errno != EEXIST) return false;
+      if (errno != EEXIST) return false;  // EEXIST: filled since the look (another process)
     }
     return false;
+  }
+  void look_for_free_locked(int dir) {
+    std::vector<bool> filled(recycle_slots, false);
+    Fd again(::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    Dir listing(std::move(again));
+    if (!listing) return;
+    while (auto* ent = ::readdir(listing.get())) {
+      std::string_view name = ent->d_name;
+      unsigned slot = 0;
+      if (name.size() != 4 || !std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        continue;
+      for (char c : name) slot = slot * 10 + static_cast<unsigned>(c - '0');
+      if (slot < recycle_slots) filled[slot] = true;
+    }
+    // Taken from the back: lowest slot first.
+    for (unsigned slot = recycle_slots; slot-- > 0;)
+      if (!filled[slot]) recycle_free.push_back(slot);
   }
 
   unsigned subdirs(std::string_view channel) const {

@@ -1160,6 +1160,13 @@ TEST_CASE("recycling keeps at most recycle_slots files; past that, delivered fil
   }
   deliver_one(jc, "tcp_local", "m\r\n");
   CHECK(recycle_slots_in(q.root).size() == recycle_slots);
+  // A full folder is looked at again 100 ms later, not on every delivery;
+  // then a slot freed meanwhile (an enqueue took its file) is found, whichever.
+  fs::remove(q.root / ".recycle" / "0700");
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  deliver_one(jc, "tcp_local", "m\r\n");
+  CHECK(recycle_slots_in(q.root).size() == recycle_slots);
+  CHECK(read_file(q.root / ".recycle" / "0700") != "old");
 }
 
 TEST_CASE("a recycled slot also linked elsewhere is never written into", "[store][recycle][crash]") {
