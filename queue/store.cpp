@@ -341,13 +341,18 @@ struct StoreCore {
     return std::nullopt;
   }
   void look_for_recycled_locked(int dir) {
+    list_slots(dir, [this](std::string_view name) { recycle_pool.emplace_back(name); });
+  }
+  /// Calls `visit` with the name of every entry of queue/.recycle (`dir`)
+  /// but dot files.
+  template <class Visit>
+  static void list_slots(int dir, Visit visit) {
     Fd again(::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     Dir listing(std::move(again));
     if (!listing) return;
     while (auto* ent = ::readdir(listing.get())) {
       std::string_view name = ent->d_name;
-      if (name.empty() || name.front() == '.') continue;
-      recycle_pool.emplace_back(name);
+      if (!name.empty() && name.front() != '.') visit(name);
     }
   }
 
@@ -386,17 +391,13 @@ struct StoreCore {
   }
   void look_for_free_locked(int dir) {
     std::vector<bool> filled(recycle_slots, false);
-    Fd again(::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    Dir listing(std::move(again));
-    if (!listing) return;
-    while (auto* ent = ::readdir(listing.get())) {
-      std::string_view name = ent->d_name;
+    list_slots(dir, [&filled](std::string_view name) {
       unsigned slot = 0;
       if (name.size() != 4 || !std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
-        continue;
+        return;
       for (char c : name) slot = slot * 10 + static_cast<unsigned>(c - '0');
       if (slot < recycle_slots) filled[slot] = true;
-    }
+    });
     // Taken from the back: lowest slot first.
     for (unsigned slot = recycle_slots; slot-- > 0;)
       if (!filled[slot]) recycle_free.push_back(slot);
