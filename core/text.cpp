@@ -81,8 +81,9 @@ std::optional<std::int64_t> parse_integer(std::string_view s) {
   std::uint64_t value = 0;
   for (char c : s) {
     int digit;
+    const char lower = ascii_lower(c);
     if (c >= '0' && c <= '9') digit = c - '0';
-    else if (ascii_lower(c) >= 'a' && ascii_lower(c) <= 'z') digit = ascii_lower(c) - 'a' + 10;
+    else if (lower >= 'a' && lower <= 'z') digit = lower - 'a' + 10;
     else return std::nullopt;
     if (digit >= base) return std::nullopt;
     if (value > (std::numeric_limits<std::uint64_t>::max() - digit) / base) return std::nullopt;

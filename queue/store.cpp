@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <chrono>
@@ -393,10 +394,9 @@ struct StoreCore {
     std::vector<bool> filled(recycle_slots, false);
     list_slots(dir, [&filled](std::string_view name) {
       unsigned slot = 0;
-      if (name.size() != 4 || !std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
-        return;
-      for (char c : name) slot = slot * 10 + static_cast<unsigned>(c - '0');
-      if (slot < recycle_slots) filled[slot] = true;
+      auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), slot);
+      if (name.size() == 4 && ec == std::errc() && end == name.data() + name.size() && slot < recycle_slots)
+        filled[slot] = true;
     });
     // Taken from the back: lowest slot first.
     for (unsigned slot = recycle_slots; slot-- > 0;)

@@ -86,6 +86,8 @@ trap 'exit 130' INT TERM
 
 chunking=""
 [ "${CHUNKING:-0}" = 1 ] && chunking=--chunking
+first_sync=${SYNC:-syncfs}
+first_sync=${first_sync%% *}  # the QUEUE_SYNC the ratios use
 last_rate=""
 send() {  # PORT: one measurement with the common load; its rate in $last_rate
   local out before after
@@ -240,9 +242,8 @@ for round in $(seq "$runs"); do
     # Postfix delivers more slowly than it accepts: what is still queued
     # would compete with imtad.
     postfix_wait_delivered
-    first_sync=${SYNC:-syncfs}
-    echo "-- round $round: imtad again (QUEUE_SYNC=${first_sync%% *}), after Postfix"
-    measure_imtad "${first_sync%% *}"
+    echo "-- round $round: imtad again (QUEUE_SYNC=$first_sync), after Postfix"
+    measure_imtad "$first_sync"
     round_imtad=$(both_rates "$round_imtad" "$last_rate")
     echo "imtad over the round: $round_imtad messages/s (both measurements' messages over both durations)"
     ratios_hold="$ratios_hold $(ratio "$round_imtad" "$rate_hold")x"
@@ -252,8 +253,7 @@ done
 
 if [ -n "$ratios_default" ]; then
   echo
-  first_sync=${SYNC:-syncfs}
-  echo "== imtad (QUEUE_SYNC=${first_sync%% *}) / Postfix, round by round"
+  echo "== imtad (QUEUE_SYNC=$first_sync) / Postfix, round by round"
   echo "   vs Postfix default:$ratios_default"
   echo "   vs Postfix hold:   $ratios_hold"
 fi

@@ -3,6 +3,7 @@
 #include "tools/loadgen/smtp_text.hpp"
 
 #include <cctype>
+#include <charconv>
 #include <cstring>
 
 namespace imta::tools::loadgen {
@@ -106,14 +107,13 @@ Command split_command(std::string_view line) {
 }
 
 std::optional<ChunkCommand> parse_bdat(std::string_view argument) {
-  std::size_t digits = 0;
-  while (digits < argument.size() && is_digit(argument[digits])) ++digits;
-  if (digits == 0 || digits > 19) return std::nullopt;  // 19 digits fit in 64 bits
-  std::string_view rest = trim_blanks(argument.substr(digits));
-  if (digits < argument.size() && argument[digits] != ' ' && argument[digits] != '\t') return std::nullopt;
-  if (!rest.empty() && upper(rest) != "LAST") return std::nullopt;
   ChunkCommand chunk;
-  for (std::size_t i = 0; i < digits; ++i) chunk.size = chunk.size * 10 + static_cast<unsigned>(argument[i] - '0');
+  auto [end, ec] = std::from_chars(argument.data(), argument.data() + argument.size(), chunk.size);
+  const auto digits = static_cast<std::size_t>(end - argument.data());
+  if (ec != std::errc() || digits > 19) return std::nullopt;  // 19 digits always fit in 64 bits
+  if (digits < argument.size() && argument[digits] != ' ' && argument[digits] != '\t') return std::nullopt;
+  std::string_view rest = trim_blanks(argument.substr(digits));
+  if (!rest.empty() && upper(rest) != "LAST") return std::nullopt;
   chunk.last = !rest.empty();
   return chunk;
 }
