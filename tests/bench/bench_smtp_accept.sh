@@ -38,7 +38,10 @@
 # Each measurement also prints the whole machine's CPU per message (busy,
 # idle, iowait and steal, from /proc/stat). At the end, imtad's rate over
 # each Postfix rate, round by round (the machine's speed drifts over
-# minutes: compare within a round).
+# minutes: compare within a round), with the median round; and the machine
+# CPU (busy) per message of Postfix default over imtad's, which moves less
+# with the machine's other tenants (steal and idle are left out) but is not
+# the rate ratio: a closed loop of sessions leaves imtad some idle time.
 # Postfix runs as a private instance (tests/bench/postfix_instance.sh): its
 # own main.cf and master.cf, queue and data folders under the run's
 # temporary folder (on the same file system as imtad's queue), loopback
@@ -89,6 +92,7 @@ chunking=""
 first_sync=${SYNC:-syncfs}
 first_sync=${first_sync%% *}  # the QUEUE_SYNC the ratios use
 last_rate=""
+last_busy=""
 send() {  # PORT: one measurement with the common load; its rate in $last_rate
   local out before after
   # Each measurement starts with nothing dirty in the page cache: imtad's
@@ -102,8 +106,11 @@ send() {  # PORT: one measurement with the common load; its rate in $last_rate
     $chunking) || true
   after=$(grep '^cpu ' /proc/stat)
   printf '%s\n' "$out"
-  machine_cpu "$before" "$after"
+  local cpu
+  cpu=$(machine_cpu "$before" "$after")
+  printf '%s\n' "$cpu"
   last_rate=$(printf '%s\n' "$out" | awk '$1 == "rate" {print $2}')
+  last_busy=$(printf '%s\n' "$cpu" | awk '{print $3}')
 }
 # The whole machine's CPU per message during a measurement (both servers'
 # processes, the load generator, the kernel's writeback and interrupts), and
@@ -128,7 +135,10 @@ PY
 # so each ratio compares measurements a minute apart).
 ratios_hold=""
 ratios_default=""
+cpu_ratios=""
 ratio() { python3 -c "import sys; a, b = sys.argv[1:]; print('%.1f' % (float(a) / float(b)) if a and b and float(b) > 0 else '-')" "$1" "$2"; }
+# The middle one of the rounds' ratios ("9.5x 10.2x ..."; "-" ignored).
+median() { python3 -c "import sys, statistics; r = [float(x.rstrip('x')) for x in sys.argv[1:] if x != '-x']; print('%.1fx' % statistics.median(r) if r else '-')" $1; }
 
 # --- imtad ----------------------------------------------------------------
 p1=$(free_port); p2=$(free_port); p3=$(free_port)
@@ -225,7 +235,7 @@ for round in $(seq "$runs"); do
     echo
     echo "-- round $round: imtad (QUEUE_SYNC=$sync)"
     measure_imtad "$sync"
-    [ -z "${round_imtad:-}" ] && round_imtad=$last_rate
+    [ -z "${round_imtad:-}" ] && round_imtad=$last_rate && round_busy=$last_busy
   done
   if [ "$postfix_ok" = 1 ]; then
     [ "$round" -gt 1 ] && postfix_fresh_queue
@@ -238,6 +248,7 @@ for round in $(seq "$runs"); do
     postfix_mode default
     send "$pf_port"
     rate_default=$last_rate
+    busy_default=$last_busy
     [ -f "$root/postfix-data/maillog" ] && echo "Postfix log so far: $(wc -l <"$root/postfix-data/maillog") lines"
     # Postfix delivers more slowly than it accepts: what is still queued
     # would compete with imtad.
@@ -245,17 +256,21 @@ for round in $(seq "$runs"); do
     echo "-- round $round: imtad again (QUEUE_SYNC=$first_sync), after Postfix"
     measure_imtad "$first_sync"
     round_imtad=$(both_rates "$round_imtad" "$last_rate")
+    round_busy=$(python3 -c "import sys; a, b = sys.argv[1:]; print((float(a) + float(b)) / 2 if a and b else '')" "${round_busy:-}" "$last_busy")
     echo "imtad over the round: $round_imtad messages/s (both measurements' messages over both durations)"
     ratios_hold="$ratios_hold $(ratio "$round_imtad" "$rate_hold")x"
     ratios_default="$ratios_default $(ratio "$round_imtad" "$rate_default")x"
+    cpu_ratios="$cpu_ratios $(ratio "$busy_default" "$round_busy")x"
   fi
 done
 
 if [ -n "$ratios_default" ]; then
   echo
   echo "== imtad (QUEUE_SYNC=$first_sync) / Postfix, round by round"
-  echo "   vs Postfix default:$ratios_default"
-  echo "   vs Postfix hold:   $ratios_hold"
+  echo "   vs Postfix default:$ratios_default   (median $(median "$ratios_default"))"
+  echo "   vs Postfix hold:   $ratios_hold   (median $(median "$ratios_hold"))"
+  echo "== machine CPU per message, Postfix default / imtad, round by round"
+  echo "  $cpu_ratios   (median $(median "$cpu_ratios"))"
 fi
 
 if [ "${IDLE:-0}" = 1 ]; then
