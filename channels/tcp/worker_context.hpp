@@ -120,9 +120,13 @@ class WorkerContext : public asio::execution_context::service {
         parking(std::make_shared<Parking>(context_)),
         number(next_number()) {}
 
+  // The timer goes here, not in the destructor: services are destroyed
+  // newest first, and the timer service came after this one (with the first
+  // session), so by the time this one is destroyed the timer's service is
+  // gone. At shutdown every service still exists.
   void shutdown() override {
     parking->kill();
-    if (timer_) timer_->cancel();
+    timer_.reset();
   }
 
   void add(Watched* w) {
