@@ -59,8 +59,11 @@ asio::awaitable<void> refuse(tcp::socket socket, std::string line) {
 struct Dispatcher::Impl {
   DispatcherOptions options;
   std::atomic<std::shared_ptr<const config::Snapshot>> snapshot;
-  asio::io_context main{1};
+  // The workers outlive the main context: an accept still pending there
+  // holds a socket of the worker it accepts onto, and is destroyed with the
+  // main context.
   std::vector<std::unique_ptr<Worker>> workers;
+  asio::io_context main{1};
   std::vector<std::unique_ptr<Listener>> listeners;
   std::shared_ptr<std::atomic<bool>> stopping = std::make_shared<std::atomic<bool>>(false);
 

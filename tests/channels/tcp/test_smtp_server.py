@@ -992,6 +992,21 @@ class GracefulStopTest(unittest.TestCase):
         self.assertEqual(list(self.inst.queue_files(queued_id(text[0]))), ["l"])
         self.assertEqual(self.inst.proc.wait(DEADLINE), 0)
 
+    def test_sigterm_when_idle_stops_every_process_cleanly(self):
+        # With no session to wait for, the dispatcher stops at once, while
+        # its listeners' aborted accepts may still be queued: tearing that
+        # down once used a worker's socket service after it was freed (seen
+        # under AddressSanitizer, tests/sanitize.sh, as exit status 1).
+        port = self.inst.ports["smtp"]
+        with smtplib.SMTP("127.0.0.1", port, timeout=DEADLINE) as smtp:
+            smtp.sendmail("a@x.example", ["alice@example.test"], "Subject: before stop\r\n\r\nbody\r\n")
+        self.inst.resume_job_controller()
+        os.kill(self.inst.proc.pid, signal.SIGTERM)
+        self.assertEqual(self.inst.proc.wait(DEADLINE), 0)
+        output = self.inst.imtad_output()
+        self.assertIn("dispatcher exited with status 0", output)
+        self.assertIn("job_controller exited with status 0", output)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
