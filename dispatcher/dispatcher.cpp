@@ -15,6 +15,7 @@
 
 #include "config/access_probes.hpp"
 #include "config/mapping_engine.hpp"
+#include "core/shared_slot.hpp"
 
 namespace imta::dispatcher {
 
@@ -58,7 +59,7 @@ asio::awaitable<void> refuse(tcp::socket socket, std::string line) {
 
 struct Dispatcher::Impl {
   DispatcherOptions options;
-  std::atomic<std::shared_ptr<const config::Snapshot>> snapshot;
+  core::SharedSlot<const config::Snapshot> snapshot;
   // The workers outlive the main context: an accept still pending there
   // holds a socket of the worker it accepts onto, and is destroyed with the
   // main context.

@@ -26,6 +26,7 @@
 
 #include "config/log_options.hpp"
 #include "core/log/async_log.hpp"
+#include "core/shared_slot.hpp"
 #include "core/text.hpp"
 #include "queue/fd.hpp"
 #include "queue/job_control.hpp"
@@ -237,7 +238,7 @@ int run_job_daemon(const JobDaemonOptions& options) {
   Fd signal_fd(::signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC));
 
   const core::Instance& instance = options.instance;
-  std::atomic<std::shared_ptr<const config::Snapshot>> current;
+  core::SharedSlot<const config::Snapshot> current;
   try {
     current.store(std::make_shared<const config::Snapshot>(config::load_image(instance.image_path())));
   } catch (const std::exception& e) {

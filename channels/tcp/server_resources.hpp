@@ -5,7 +5,6 @@
 // sessions run on several worker threads at once.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -19,6 +18,7 @@
 #include "channels/tcp/smtp_policy.hpp"
 #include "core/instance.hpp"
 #include "core/log/async_log.hpp"
+#include "core/shared_slot.hpp"
 #include "core/users_db.hpp"
 #include "queue/notify.hpp"
 #include "queue/store.hpp"
@@ -66,7 +66,7 @@ struct ServerResources {
   core::Instance instance;
   /// The configuration of the last load or reload (the store asks it for
   /// each channel's `subdirs`; sessions use the one they started with).
-  std::atomic<std::shared_ptr<const config::Snapshot>> snapshot;
+  core::SharedSlot<const config::Snapshot> snapshot;
   /// Tells the job controller about each commit (once its E records are
   /// written) and each ETRN. Before the log: the log writer's thread uses it
   /// until the log is gone.
@@ -75,7 +75,7 @@ struct ServerResources {
   core::log::AsyncMailLog log;
   UsersPool users;
   BlockingPool auth_threads{2};
-  std::atomic<std::shared_ptr<TlsContext>> tls;  ///< null: STARTTLS not offered
+  core::SharedSlot<TlsContext> tls;  ///< null: STARTTLS not offered
   std::string username;  ///< the process owner, for LOG_USERNAME
 
   /// Loads config/tls/server.pem and server.key; on failure keeps TLS off
