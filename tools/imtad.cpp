@@ -36,8 +36,12 @@ using namespace imta;
 void log_line(const std::string& text) {
   static std::mutex mutex;
   std::time_t now = std::time(nullptr);
+  // localtime_r: the threads of a process log at the same time, and
+  // localtime's one static result would be shared between them.
+  std::tm local{};
+  ::localtime_r(&now, &local);
   char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", std::localtime(&now));
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &local);
   std::lock_guard lock(mutex);
   std::cerr << stamp << " imtad[" << ::getpid() << "] " << text << std::endl;
 }
