@@ -7,8 +7,9 @@
 // load's read of the pointer before a later store()'s write of it; on a
 // weakly ordered CPU a reader can pair the new pointer with the old one's
 // reference count. ThreadSanitizer reports it as a data race. A mutex held
-// for one pointer copy costs nothing measurable here: copies are taken per
-// connection or per reload, not per byte.
+// for one pointer copy costs about what that atomic's own lock bit costs:
+// copies are taken per connection, per queue file (the store asks the
+// snapshot for a channel's subdirs) and per reload, never per byte.
 #pragma once
 
 #include <memory>
