@@ -60,7 +60,6 @@ postfix_start() {
   pf_port=$(free_port)
   mkdir -p "$pf_dir" "$root/postfix-data"
   chown postfix "$root/postfix-data"
-  if [ -f "$pf_dir/aliases" ]; then postalias "$pf_dir/aliases"; fi
   # Debian's services without chroot (the instance's folders are not in a
   # chroot jail), and smtpd on the benchmark's port only.
   grep -v '^ *#' /etc/postfix/master.cf | grep -v '^$' | grep -v '^smtp  *inet' |
@@ -89,6 +88,9 @@ EOF
     fi
     cat
   } >"$pf_dir/main.cf"
+  # With the instance's own main.cf: a Postfix installed with "No
+  # configuration" has no /etc/postfix/main.cf for postalias to read.
+  if [ -f "$pf_dir/aliases" ]; then postalias -c "$pf_dir" "$pf_dir/aliases"; fi
   if postfix -c "$pf_dir" check >/dev/null 2>&1 && postfix -c "$pf_dir" start >/dev/null 2>&1 && postfix_wait_port; then
     postfix_ok=1
   else
