@@ -304,6 +304,29 @@ TEST_CASE("commit_async calls back from the commit thread once the file is durab
   CHECK(parse_file(read_file(paths[0].path)).status == ParseStatus::ok);
 }
 
+TEST_CASE("the commit thread runs ten nice steps below the threads that enqueue", "[store]") {
+  // So a barrier waits while the SMTP sessions keep the processors busy,
+  // and batches grow (group_commit.cpp).
+  auto mode = GENERATE(SyncMode::group, SyncMode::per_file);
+  TempQueue q;
+  Store store(options_for(q.root, mode));
+  std::error_code error;
+  auto t = store.begin({{"tcp_local", envelope_for({"r@example.net"})}}, error);
+  REQUIRE(t);
+  REQUIRE_FALSE(t->write("hello\r\n"));
+  std::promise<int> promise;
+  t->commit_async([&](std::error_code, std::vector<QueuePath>) {
+    errno = 0;
+    int nice = ::getpriority(PRIO_PROCESS, 0);  // this thread's, on Linux
+    promise.set_value(errno == 0 ? nice : -100);
+  });
+  errno = 0;
+  const int ours = ::getpriority(PRIO_PROCESS, 0);
+  REQUIRE(errno == 0);
+  CHECK(promise.get_future().get() == std::min(ours + 10, 19));
+  CHECK(::getpriority(PRIO_PROCESS, 0) == ours);  // the caller's own is untouched
+}
+
 TEST_CASE("an aborted or abandoned enqueue leaves nothing behind", "[store]") {
   TempQueue q;
   auto opts = options_for(q.root);
