@@ -144,8 +144,8 @@ void GroupCommit::run() {
   // still gets about a tenth of a busy processor, and a barrier needs
   // little of it. (On Linux the nice value is per thread.)
   errno = 0;
-  const int nice = ::getpriority(PRIO_PROCESS, 0);
-  if (errno == 0) ::setpriority(PRIO_PROCESS, 0, std::min(nice + commit_nice, 19));
+  const int inherited = ::getpriority(PRIO_PROCESS, 0);
+  if (errno == 0) ::setpriority(PRIO_PROCESS, 0, std::min(inherited + commit_nice, 19));
   std::vector<Request> batch;
   while (true) {
     {

@@ -317,8 +317,8 @@ TEST_CASE("the commit thread runs ten nice steps below the threads that enqueue"
   std::promise<int> promise;
   t->commit_async([&](std::error_code, std::vector<QueuePath>) {
     errno = 0;
-    int nice = ::getpriority(PRIO_PROCESS, 0);  // this thread's, on Linux
-    promise.set_value(errno == 0 ? nice : -100);
+    int seen = ::getpriority(PRIO_PROCESS, 0);  // this thread's, on Linux
+    promise.set_value(errno == 0 ? seen : -100);
   });
   errno = 0;
   const int ours = ::getpriority(PRIO_PROCESS, 0);
