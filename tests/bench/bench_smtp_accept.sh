@@ -125,8 +125,8 @@ send() {  # PORT: one measurement with the common load; its rate in $last_rate
   echo "load generator  ${loadgen_us:-?} us CPU per message (part of the busy time above)"
   last_rate=$(printf '%s\n' "$out" | awk '$1 == "rate" {print $2}')
   last_busy=$(printf '%s\n' "$cpu" | awk '{print $3}')
-  last_server=""
-  [ -n "$loadgen_us" ] && last_server=$(awk -v b="$last_busy" -v l="$loadgen_us" 'BEGIN {print b - l}')
+  last_server=""  # (an if: a false test as the function's last command would stop the run under set -e)
+  if [ -n "$loadgen_us" ]; then last_server=$(awk -v b="$last_busy" -v l="$loadgen_us" 'BEGIN {print b - l}'); fi
 }
 # The whole machine's CPU per message during a measurement (both servers'
 # processes, the load generator, the kernel's writeback and interrupts), and
