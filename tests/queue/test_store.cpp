@@ -93,6 +93,15 @@ std::vector<QueuePath> enqueue(Store& store, const std::vector<std::string>& cha
   return committed;
 }
 
+/// A transaction of one tcp_local copy with its message written, not yet committed.
+std::unique_ptr<Transaction> written_transaction(Store& store) {
+  std::error_code error;
+  auto t = store.begin({{"tcp_local", envelope_for({"r@example.net"})}}, error);
+  REQUIRE(t);
+  REQUIRE_FALSE(t->write("hello\r\n"));
+  return t;
+}
+
 /// Every regular file under `root` (hidden ones too), as paths relative to it.
 std::set<std::string> files_under(const fs::path& root) {
   std::set<std::string> out;
@@ -288,10 +297,7 @@ TEST_CASE("commit_async calls back from the commit thread once the file is durab
   auto mode = GENERATE(SyncMode::group, SyncMode::per_file);
   TempQueue q;
   Store store(options_for(q.root, mode));
-  std::error_code error;
-  auto t = store.begin({{"tcp_local", envelope_for({"r@example.net"})}}, error);
-  REQUIRE(t);
-  REQUIRE_FALSE(t->write("hello\r\n"));
+  auto t = written_transaction(store);
   std::promise<std::tuple<std::error_code, std::vector<QueuePath>, std::thread::id>> promise;
   t->commit_async([&](std::error_code e, std::vector<QueuePath> paths) {
     promise.set_value({e, std::move(paths), std::this_thread::get_id()});
@@ -310,10 +316,7 @@ TEST_CASE("the commit thread runs ten nice steps below the threads that enqueue"
   auto mode = GENERATE(SyncMode::group, SyncMode::per_file);
   TempQueue q;
   Store store(options_for(q.root, mode));
-  std::error_code error;
-  auto t = store.begin({{"tcp_local", envelope_for({"r@example.net"})}}, error);
-  REQUIRE(t);
-  REQUIRE_FALSE(t->write("hello\r\n"));
+  auto t = written_transaction(store);
   std::promise<int> promise;
   t->commit_async([&](std::error_code, std::vector<QueuePath>) {
     errno = 0;
