@@ -2,7 +2,9 @@
 // dot-stuffing and DATA decoding, the test messages, percentiles and summaries.
 // The programs themselves are tested end to end in test_loadgen.py.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <set>
+#include <vector>
 
 #include "tools/loadgen/message.hpp"
 #include "tools/loadgen/smtp_text.hpp"
@@ -201,6 +203,35 @@ TEST_CASE("each message has its own Message-ID", "[loadgen]") {
   }
   CHECK(ids.size() == 50);
   CHECK(factory.header(1, 0).find("From: <MAILER-DAEMON@loadgen.test>") != std::string::npos);
+}
+
+TEST_CASE("ordered Message-IDs sort in sending order; scattered ones are unique, of one length, in no order",
+          "[loadgen]") {
+  MessageFactory ordered("s@x", "r@x", "loadgen.test", 1024);
+  MessageFactory scattered("s@x", "r@x", "loadgen.test", 1024, MessageIds::scattered);
+  std::vector<std::string> in_order, spread;
+  for (std::uint64_t n = 1; n <= 200; ++n) {
+    in_order.push_back(ordered.message_id(n));
+    spread.push_back(scattered.message_id(n));
+  }
+  CHECK(std::is_sorted(in_order.begin(), in_order.end()));
+  CHECK_FALSE(std::is_sorted(spread.begin(), spread.end()));
+  CHECK(std::set<std::string>(spread.begin(), spread.end()).size() == spread.size());
+  // The hash leads ("<" + 16 hex digits + "."), the ordered id follows whole.
+  for (std::size_t i = 0; i < spread.size(); ++i) {
+    CAPTURE(spread[i]);
+    REQUIRE(spread[i].size() == in_order[i].size() + 17);
+    CHECK(spread[i].find_first_not_of("0123456789abcdef", 1) == 17);
+    CHECK(spread[i][17] == '.');
+    CHECK(spread[i].substr(18) == in_order[i].substr(1));
+  }
+  // Sixteen leading hex digits spread over the whole range: both halves used.
+  const auto high = std::count_if(spread.begin(), spread.end(), [](const std::string& id) { return id[1] >= '8'; });
+  CHECK(high > 60);
+  CHECK(high < 140);
+  // Messages keep their exact size, and carry the scattered id.
+  CHECK(scattered.header(7, 0).size() + scattered.body().size() == 1024);
+  CHECK(find_message_id(scattered.header(7, 0) + scattered.body()) == scattered.message_id(7));
 }
 
 TEST_CASE("percentiles use the nearest rank over all samples", "[loadgen]") {

@@ -64,6 +64,8 @@ po::options_description send_description(SendOptions& o) {
       ("starttls", po::bool_switch(&o.starttls), "require STARTTLS before MAIL (certificate not verified)")
       ("no-pipelining", "do not use PIPELINING even when offered")
       ("chunking", po::bool_switch(&o.chunking), "send each message with BDAT when the server offers CHUNKING")
+      ("random-message-ids", po::bool_switch(&o.random_message_ids),
+       "Message-IDs that start with 16 hex digits spread like a hash, not in sending order")
       ("from", po::value(&o.from)->default_value(o.from), "envelope sender (\"\" for <>)")
       ("to", po::value(&o.to)->default_value(o.to), "recipient template; %d becomes 1..recipients")
       ("timeout", po::value(&o.timeout_seconds)->default_value(o.timeout_seconds),

@@ -89,8 +89,9 @@ std::string expand_recipient(std::string_view address_template, unsigned number)
   return out;
 }
 
-MessageFactory::MessageFactory(std::string from, std::string to, std::string domain, std::size_t size)
-    : from_(std::move(from)), to_(std::move(to)), domain_(std::move(domain)) {
+MessageFactory::MessageFactory(std::string from, std::string to, std::string domain, std::size_t size,
+                               MessageIds ids)
+    : from_(std::move(from)), to_(std::move(to)), domain_(std::move(domain)), ids_(ids) {
   char tag[48];
   std::snprintf(tag, sizeof tag, "%010lld.%010ld", static_cast<long long>(std::time(nullptr)),
                 static_cast<long>(::getpid()));
@@ -103,7 +104,22 @@ MessageFactory::MessageFactory(std::string from, std::string to, std::string dom
 }
 
 void MessageFactory::append_message_id(std::string& out, std::string_view digits) const {
-  out.append("<").append(run_tag_).append(".").append(digits).append("@").append(domain_).append(">");
+  out.append("<");
+  if (ids_ == MessageIds::scattered) {
+    // FNV-1a over the rest of the id, then a 64-bit finaliser (splitmix64)
+    // so that neighbouring serials give unrelated prefixes. Only the order
+    // matters: the rest keeps the id unique whatever the hash.
+    std::uint64_t h = 14695981039346656037ull;
+    for (std::string_view part : {std::string_view(run_tag_), digits})
+      for (char c : part) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+    h ^= h >> 31;
+    static constexpr char hex[] = "0123456789abcdef";
+    for (int shift = 60; shift >= 0; shift -= 4) out.push_back(hex[(h >> shift) & 0xf]);
+    out.append(".");
+  }
+  out.append(run_tag_).append(".").append(digits).append("@").append(domain_).append(">");
 }
 
 std::string MessageFactory::message_id(std::uint64_t number) const {

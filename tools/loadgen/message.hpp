@@ -31,6 +31,18 @@ std::string expand_recipient(std::string_view address_template, unsigned number)
 /// and unfolded); empty when the header has none.
 std::string find_message_id(std::string_view message);
 
+/// How the Message-IDs of a run relate to each other. Both kinds are unique
+/// per run and across runs, and of one length within a run.
+enum class MessageIds {
+  /// "<start.pid.serial@domain>": they sort in sending order, so an index
+  /// keyed on them only ever grows at its end.
+  ordered,
+  /// The same, led by 16 hex digits of a hash of the rest: they sort in no
+  /// order, as the Message-IDs of mail from many senders do, and each one
+  /// lands at a different place in such an index.
+  scattered,
+};
+
 class MessageFactory {
  public:
   /// `from` and `to` are the header addresses (From:, To:); `domain` goes on
@@ -38,7 +50,8 @@ class MessageFactory {
   /// message in bytes (CRLF counted, before dot-stuffing). A size below what
   /// the header and the fixed body lines need gives a message of that
   /// minimum.
-  MessageFactory(std::string from, std::string to, std::string domain, std::size_t size);
+  MessageFactory(std::string from, std::string to, std::string domain, std::size_t size,
+                 MessageIds ids = MessageIds::ordered);
 
   /// The header (with the empty line that ends it) of message number
   /// `number`, dated `when`. Header lines never start with a dot, so the
@@ -60,6 +73,7 @@ class MessageFactory {
 
   std::string from_, to_, domain_;
   std::string run_tag_;   ///< start time and pid, so ids differ between runs
+  MessageIds ids_ = MessageIds::ordered;
   std::size_t header_size_ = 0;
   std::string body_, stuffed_body_;
 };

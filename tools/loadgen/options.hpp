@@ -24,6 +24,10 @@ struct SendOptions {
   bool starttls = false;
   bool pipelining = true;          ///< use PIPELINING when the server offers it
   bool chunking = false;           ///< send with BDAT when the server offers CHUNKING
+  /// Message-IDs that start with 16 hex digits spread like a hash, as the
+  /// Message-IDs of many different senders are, instead of ones that sort
+  /// in sending order (what an index keyed on the Message-ID sees).
+  bool random_message_ids = false;
   std::string from = "loadgen@example.test";
   std::string to = "user%d@example.test";  ///< %d = recipient number 1..recipients
   double timeout_seconds = 60;     ///< per read, write, connect or handshake

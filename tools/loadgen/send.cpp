@@ -437,7 +437,8 @@ std::string make_rcpt_commands(const SendOptions& o) {
 
 int run_send(const SendOptions& options) {
   Run run{options, resolve(options),
-          MessageFactory(options.from, expand_recipient(options.to, 1), options.ehlo, options.size),
+          MessageFactory(options.from, expand_recipient(options.to, 1), options.ehlo, options.size,
+                         options.random_message_ids ? MessageIds::scattered : MessageIds::ordered),
           make_rcpt_commands(options), "MAIL FROM:<" + options.from + ">", nullptr, {}, {}};
   if (options.starttls) {
     // A benchmark talks to test servers with self-signed certificates, so the
