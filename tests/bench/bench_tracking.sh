@@ -13,7 +13,21 @@
 # first, default 0), OPTIONS="NAME=VALUE ..." added to option.dat in both
 # (e.g. "QUEUE_SYNC=fdatasync"), TOGGLE (what "on"/"off" switches:
 # "tracking" = LOG_TRACKING alone, the counters on in both, the issue's
-# question and the default; "both" = LOG_TRACKING and LOG_COUNTERS together).
+# question and the default; "both" = LOG_TRACKING and LOG_COUNTERS together),
+# RANDOM_IDS=1 (imta-loadgen --random-message-ids: Message-IDs in no order, as
+# an MX receives them, rather than in sending order), PREFILL=N (every "on"
+# instance starts with a tracking database that already holds N rows of
+# history, made once before the measurements: 30 days of mail with
+# Message-IDs in no order; implies RANDOM_IDS=1; a million rows take about
+# 20 s to make and 400 MB of disk per "on" measurement).
+#
+# Why PREFILL: a fresh database and Message-IDs in sending order are the
+# cheapest case for tracking, since each new row goes at the end of the
+# index on the message key. A site that keeps LOG_TRACKING_DAYS (30) of
+# mail has a database of millions of rows, and mail arrives with
+# Message-IDs in no order. Each new row then lands on an index page of its
+# own, which the databases' thread has to read, and which its commit writes
+# to the WAL.
 #
 # Which figure answers "tracking must cost less than 5% of the acceptance
 # rate": the DISPATCHER CPU PER MESSAGE. On this two-core machine the load
@@ -62,6 +76,11 @@ runs=${RUNS:-3}
 toggle=${TOGGLE:-tracking}
 case "$toggle" in tracking|both) ;; *) echo "TOGGLE must be tracking or both" >&2; exit 2 ;; esac
 warmup=${WARMUP:-$((messages / 4))}
+prefill=${PREFILL:-0}
+random_ids=${RANDOM_IDS:-0}
+if [ "$prefill" -gt 0 ]; then random_ids=1; fi
+id_option=()
+if [ "$random_ids" = 1 ]; then id_option=(--random-message-ids); fi
 build=${BUILD:-build}
 imta=$build/tools/imta
 imtad=${IMTAD:-$build/tools/imtad}
@@ -141,13 +160,18 @@ logdb_ticks() {  # the databases' thread of the dispatcher (0 when tracking is o
 measure() {  # 1 | 0, MESSAGES -> sets rate (messages/s), cpu and db_cpu (the dispatcher's and its
              # databases' thread's CPU seconds per 1000 messages)
   fresh_instance "$1"
+  if [ "$1" = 1 ] && [ -n "$prefilled_db" ]; then
+    cp "$prefilled_db" "$inst/db/tracking.sqlite"
+    sync -f "$inst/db/tracking.sqlite"  # its write-back before the load, not during it
+  fi
   start_imtad
   local before after db_before db_after w_before w_after
   before=$(dispatcher_ticks)
   db_before=$(logdb_ticks)
   w_before=$(dispatcher_written)
   rate=$("$loadgen" send --host 127.0.0.1 --port "$p1" --messages "$2" --concurrency "$sessions" \
-    --size 1024 --per-connection "$per_conn" --to bench@example.test --from sender@example.org --json |
+    --size 1024 --per-connection "$per_conn" --to bench@example.test --from sender@example.org \
+    "${id_option[@]}" --json |
     python3 -c 'import json,sys; print("%.1f" % json.load(sys.stdin)["messages_per_s"])')
   sleep 0.5  # the log writer's and the databases' last batches
   after=$(dispatcher_ticks)
@@ -157,6 +181,7 @@ measure() {  # 1 | 0, MESSAGES -> sets rate (messages/s), cpu and db_cpu (the di
   if [ "$1" = 1 ]; then
     rows=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from tracking').fetchone()[0])" \
       "$inst/db/tracking.sqlite" 2>/dev/null || echo 0)
+    rows=$((rows - prefilled_rows))
     [ "$rows" = "$2" ] || echo "   (tracking rows: $rows of $2)" >&2
   fi
   cpu=$(python3 -c "print('%.3f' % (($after - $before) / $hz / $2 * 1000))")
@@ -164,10 +189,52 @@ measure() {  # 1 | 0, MESSAGES -> sets rate (messages/s), cpu and db_cpu (the di
   written=$(( (w_after - w_before) / $2 ))
 }
 
+# PREFILL: the database every "on" instance starts with. Its schema is
+# whatever imtad makes (one message through a scratch instance); the history
+# goes in with Python's sqlite3, the WAL folded into the file.
+prefilled_db=""
+prefilled_rows=0
+if [ "$prefill" -gt 0 ]; then
+  fresh_instance 1
+  start_imtad
+  "$loadgen" send --host 127.0.0.1 --port "$p1" --messages 1 --to bench@example.test >/dev/null
+  stop_imtad
+  prefilled_db=$root/prefilled-tracking.sqlite
+  cp "$inst/db/tracking.sqlite" "$prefilled_db"
+  echo "== making a tracking database of $prefill rows of history ..."
+  python3 - "$prefilled_db" "$prefill" <<'PY'
+import random, sqlite3, sys, time
+path, n = sys.argv[1], int(sys.argv[2])
+db = sqlite3.connect(path)
+db.execute("PRAGMA journal_mode = WAL")
+db.execute("PRAGMA synchronous = OFF")
+rnd = random.Random(1)
+start = int(time.time()) - 30 * 86400
+def rows():
+    for i in range(n):
+        key = "<%032x@mail%d.example.net>" % (rnd.getrandbits(128), i % 97)
+        to = "user%d@example.test" % (i % 5000)
+        queued = start + i * 30 * 86400 // n  # spread over the 30 days, in order
+        yield (key, to, to, "l", " tcp_local l ", queued, queued + 2, "H%017X" % i, 1000 + i % 40000,
+               "192.0.2.%d" % (i % 250), "client%d.example.net" % (i % 1000), key,
+               "sender%d@example.org" % (i % 20000), "sent", 250)
+db.executemany(
+    "INSERT INTO tracking (message_key, orig_to, final_to, channel, hops, queued, processed, queue_id, size, "
+    "client_ip, client_helo, message_id, env_from, status, status_code) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows())
+db.commit()
+db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+db.close()
+PY
+  prefilled_rows=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from tracking').fetchone()[0])" "$prefilled_db")
+  echo "== $prefilled_rows rows, $(du -m "$prefilled_db" | cut -f1) MB, copied into every \"on\" instance"
+fi
+
 sleep "${SETTLE:-0}"
 echo "== $messages messages of 1 KB, $sessions sessions, $per_conn per connection, $runs pairs of runs"
 echo "== $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ -n "${OPTIONS:-}" ]; then echo "== option.dat additions: $OPTIONS"; fi
+if [ "$random_ids" = 1 ]; then echo "== Message-IDs in no order (--random-message-ids)"; fi
 if [ "$warmup" -gt 0 ]; then measure 1 "$warmup"; fi
 on_rate=(); off_rate=(); on_cpu=(); off_cpu=(); db_cpu_on=(); db_cpu_off=(); on_bytes=(); off_bytes=()
 for round in $(seq "$runs"); do
