@@ -157,6 +157,11 @@ logdb_ticks() {  # the databases' thread of the dispatcher (0 when tracking is o
   echo 0
 }
 
+tracking_rows() {  # FILE: the rows of its tracking table (0 when it cannot be read)
+  python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from tracking').fetchone()[0])" \
+    "$1" 2>/dev/null || echo 0
+}
+
 measure() {  # 1 | 0, MESSAGES -> sets rate (messages/s), cpu and db_cpu (the dispatcher's and its
              # databases' thread's CPU seconds per 1000 messages)
   fresh_instance "$1"
@@ -179,9 +184,7 @@ measure() {  # 1 | 0, MESSAGES -> sets rate (messages/s), cpu and db_cpu (the di
   w_after=$(dispatcher_written)
   stop_imtad
   if [ "$1" = 1 ]; then
-    rows=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from tracking').fetchone()[0])" \
-      "$inst/db/tracking.sqlite" 2>/dev/null || echo 0)
-    rows=$((rows - prefilled_rows))
+    rows=$(($(tracking_rows "$inst/db/tracking.sqlite") - prefilled_rows))
     [ "$rows" = "$2" ] || echo "   (tracking rows: $rows of $2)" >&2
   fi
   cpu=$(python3 -c "print('%.3f' % (($after - $before) / $hz / $2 * 1000))")
@@ -226,7 +229,7 @@ db.commit()
 db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 db.close()
 PY
-  prefilled_rows=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from tracking').fetchone()[0])" "$prefilled_db")
+  prefilled_rows=$(tracking_rows "$prefilled_db")
   echo "== $prefilled_rows rows, $(du -m "$prefilled_db" | cut -f1) MB, copied into every \"on\" instance"
 fi
 
