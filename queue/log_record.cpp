@@ -36,6 +36,7 @@ core::log::LogRecord recipient_record(core::log::RecordCode code, std::string_vi
   rec.notary = recipient.notify;
   rec.filename = std::move(filename);
   if (!envelope.message_id.empty()) rec.message_ids = {envelope.message_id};
+  rec.arrival_ms = envelope.received_ms;
   rec.username = process_user();
   return rec;
 }

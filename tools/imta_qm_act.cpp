@@ -158,6 +158,7 @@ class Actor {
       r.notary = rcpt.notify;
       r.filename = entry.path.string();
       if (!env.message_id.empty()) r.message_ids = {env.message_id};
+      r.arrival_ms = env.received_ms;
       r.auth_user = env.auth_user;
       r.diagnostics = {"deleted by " + operator_ + " (imta qm)"};
       records.push_back(std::move(r));

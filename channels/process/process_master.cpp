@@ -232,7 +232,11 @@ class ProcessMaster final : public queue::Master {
       }
       core::Envelope out;
       out.from.clear();  // <>
-      out.received_ms = now_ms;
+      // The notice's own arrival (when it was queued to process), kept on
+      // as the conversion channel keeps a message's: every record of the
+      // notice then has the same tracking key (core/log/tracking.hpp), and
+      // its age for the return job counts from when the MTA made it.
+      out.received_ms = env.received_ms > 0 ? env.received_ms : now_ms;
       out.message_id = message_id;
       submit(env, good, std::move(out), std::move(message), report);
     }

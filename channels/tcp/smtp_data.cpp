@@ -182,6 +182,7 @@ std::vector<core::log::LogRecord> enqueue_records(const TransactionInfo& info, c
       rec.notary = r.notify;
       rec.filename = file;
       if (!info.message_id.empty()) rec.message_ids = {std::string(info.message_id)};
+      rec.arrival_ms = info.received_ms;
       rec.username = facts.username;
       rec.auth_user = info.auth_user;
       rec.connection_info = facts.connection_info;

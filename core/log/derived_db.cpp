@@ -1,11 +1,17 @@
 // Writing the databases kept from mail.log records; see derived_db.hpp.
 #include "core/log/derived_db.hpp"
 
+#include <stdexcept>
+
 namespace imta::core::log {
 
 DerivedDbBase::DerivedDbBase(std::filesystem::path path, const char* schema, int version,
-                             std::function<void(const std::string&)> diagnostic)
-    : path_(std::move(path)), schema_(schema), version_(version), diagnostic_(std::move(diagnostic)) {}
+                             std::function<void(const std::string&)> diagnostic, std::vector<const char*> upgrades)
+    : path_(std::move(path)),
+      schema_(schema),
+      version_(version),
+      upgrades_(std::move(upgrades)),
+      diagnostic_(std::move(diagnostic)) {}
 
 bool DerivedDbBase::ready(std::chrono::steady_clock::time_point now) {
     if (connection_) return true;
@@ -23,7 +29,23 @@ bool DerivedDbBase::ready(std::chrono::steady_clock::time_point now) {
     // than SQLite's 4 MB: a page changed by many commits is copied once.
     db.exec("PRAGMA wal_autocheckpoint = 10000");
     {
+        // Read under the write lock: two processes opening an old file at
+        // once upgrade it once.
         sqlite::Transaction t(db);
+        std::int64_t found = 0;
+        {
+            auto s = db.prepare("PRAGMA user_version");
+            if (s.step()) found = s.integer(0);
+            s.reset();
+        }
+        if (found > version_)
+            throw std::runtime_error(path_.string() + " has schema version " + std::to_string(found) +
+                                     ", newer than this imta's " + std::to_string(version_) + "; not written");
+        for (auto v = found; v > 0 && v < version_; ++v) {
+            if (static_cast<std::size_t>(v) > upgrades_.size())
+                throw std::runtime_error(path_.string() + ": no upgrade from schema version " + std::to_string(v));
+            db.exec(upgrades_[static_cast<std::size_t>(v - 1)]);
+        }
         db.exec(schema_);
         if (version_ > 0) db.exec("PRAGMA user_version = " + std::to_string(version_));
         t.commit();

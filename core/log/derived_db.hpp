@@ -1,11 +1,15 @@
 // The way both databases kept from mail.log records (tracking.hpp,
 // counters.hpp) are written, in one place: opened on first use (created
 // 0640, WAL, the schema), prepared statements made once per connection and
-// reused, each batch in one transaction. When anything fails (the file cannot
-// be opened, another process holds the write lock past the busy timeout, the
-// disk is full), the batch is dropped, the connection closed and nothing is
-// tried for the next 10 seconds (batches meanwhile are dropped too); a
-// diagnostic says so, at most once a minute. These databases are derived
+// reused, each batch in one transaction. A file of an older schema version
+// is brought up to date on opening, in the same transaction as the schema
+// (`upgrades`); one of a newer version is left alone (a failure, below), so
+// an older imta never writes a database a newer one has changed. When
+// anything fails (the file cannot be opened, another process holds the
+// write lock past the busy timeout, the disk is full, a newer version), the
+// batch is dropped, the connection closed and nothing is tried for the next
+// 10 seconds (batches meanwhile are dropped too); a diagnostic says so, at
+// most once a minute. These databases are derived
 // data: losing a batch loses tracking or counting, never a log line or mail.
 //
 // Durability: WAL with synchronous=NORMAL. A commit is never synced (only a
@@ -22,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/sqlite.hpp"
 
@@ -31,8 +36,10 @@ namespace imta::core::log {
 /// bookkeeping, diagnostics. Use DerivedDb.
 class DerivedDbBase {
 public:
+    /// `upgrades[i]` is the SQL that takes a file of schema version i + 1
+    /// to version i + 2, run before `schema`; version 0 is a new file.
     DerivedDbBase(std::filesystem::path path, const char* schema, int version,
-                  std::function<void(const std::string&)> diagnostic);
+                  std::function<void(const std::string&)> diagnostic, std::vector<const char*> upgrades = {});
 
 protected:
     /// Opens the connection unless it is open; false while a failure's pause lasts.
@@ -44,6 +51,7 @@ protected:
     std::filesystem::path path_;
     const char* schema_;
     int version_;
+    std::vector<const char*> upgrades_;
     std::function<void(const std::string&)> diagnostic_;
     std::optional<sqlite::Connection> connection_;
     std::chrono::steady_clock::time_point retry_after_{};

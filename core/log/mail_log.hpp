@@ -249,6 +249,10 @@ struct LogRecord {
     // entry's own fields show (queue id from `filename`, client from
     // `connection_info`, code and remote IP from `diagnostics`).
     std::string queue_id;                ///< the queue file's unique part (no ZZ, no .00)
+    /// E D Q R ...: when the message arrived (its envelope's received_ms),
+    /// the same in every record of every hop: with the Message-ID, the key
+    /// of its tracking row (tracking.hpp).
+    std::int64_t arrival_ms = 0;
     std::string client_ip;               ///< E, J: the SMTP client's IP address
     std::string client_helo;             ///< E, J: the name it gave in HELO/EHLO
     std::string delivery_ip;             ///< D, Q, R: the server delivered to (empty: local)

@@ -14,8 +14,17 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
+// Rows are found by (arrival, message_key, orig_to), the message's arrival
+// first: every record of a message carries the same arrival, and a new
+// message's key then lands at the end of the index, where the recent ones
+// are. Keyed by the Message-ID first (version 1), each new row went to a
+// random page of an index as large as the retention, and at a site's size
+// (millions of rows) that page was read and rewritten for every message:
+// about 6 KB of WAL each, a quarter of the SMTP server's acceptance rate at
+// full speed (tests/bench/bench_tracking.sh PREFILL=). Selecting by
+// Message-ID reads the table, as selecting by sender or recipient does.
 // `hops` holds every channel the copy has been queued in, each followed by a
 // blank and the whole led by one: " tcp_local conversion l ", so that
 // instr(hops, ' ' || name || ' ') finds a channel.
@@ -39,11 +48,20 @@ CREATE TABLE IF NOT EXISTS tracking (
   status_code INTEGER NOT NULL DEFAULT 0,
   spam_status TEXT,
   spam_score REAL,
-  delivery_ip TEXT
+  delivery_ip TEXT,
+  arrival INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS tracking_by_key ON tracking(message_key, orig_to);
+CREATE INDEX IF NOT EXISTS tracking_by_arrival ON tracking(arrival, message_key, orig_to);
 CREATE INDEX IF NOT EXISTS tracking_by_queue_id ON tracking(queue_id);
 CREATE INDEX IF NOT EXISTS tracking_by_queued ON tracking(queued);
+)";
+
+// Version 1 to 2: rows written before know no arrival (0). A record with
+// an arrival also looks for its message at 0, so that messages queued
+// across the upgrade keep one row.
+constexpr const char* kUpgrade1To2 = R"(
+ALTER TABLE tracking ADD COLUMN arrival INTEGER NOT NULL DEFAULT 0;
+DROP INDEX IF EXISTS tracking_by_key;
 )";
 
 bool starts_with_code(std::string_view s) {
@@ -219,6 +237,11 @@ std::optional<TrackingUpdate> tracking_update(LogRecord&& r, std::chrono::system
     if (status.empty()) return std::nullopt;
     TrackingUpdate u;
     u.when = seconds_of(when);
+    u.arrival = r.arrival_ms;
+    // A J record has no queue file to take an arrival from; its row is new
+    // and never continued, so its own time serves (and keeps it recent).
+    if (u.arrival == 0 && r.code == RecordCode::Refused)
+        u.arrival = std::chrono::duration_cast<std::chrono::milliseconds>(when.time_since_epoch()).count();
     u.status = std::move(status);
     u.enqueue = r.code == RecordCode::Enqueue;
     // What the helpers below read first; the texts only copied into the
@@ -341,7 +364,8 @@ struct TrackingDb::Statements {
           // Most E records are a message's first news (the SMTP server's):
           // a look at the key index alone, then the insert; the lookups
           // below only when the message and recipient have a row.
-          has_row(db.prepare("SELECT 1 FROM tracking WHERE message_key = ?1 AND orig_to = ?2 LIMIT 1")),
+          has_row(db.prepare(
+              "SELECT 1 FROM tracking WHERE arrival IN (?3, 0) AND message_key = ?1 AND orig_to = ?2 LIMIT 1")),
           // An E continues the row of the copy it came from (its source channel
           // is the row's current channel, and the row is not finished), or
           // repeats a row already in the destination channel for this
@@ -349,21 +373,22 @@ struct TrackingDb::Statements {
           find_enqueued(db.prepare(
               "SELECT id, processed >= ?6 AND ((channel = ?4 AND final_to = ?5 AND status <> 'queued') OR "
               "(channel <> ?4 AND instr(hops, ' ' || ?4 || ' ') > 0)) AS late "
-              "FROM tracking WHERE message_key = ?1 AND orig_to = ?2 AND "
+              "FROM tracking WHERE arrival IN (?7, 0) AND message_key = ?1 AND orig_to = ?2 AND "
               "((channel = ?3 AND status IN ('queued', 'deferred', 'delayed')) OR (channel = ?4 AND final_to = ?5) "
               "OR (processed >= ?6 AND channel <> ?4 AND instr(hops, ' ' || ?4 || ' ') > 0)) "
               "ORDER BY late DESC, (channel = ?3 AND final_to = ?5) DESC, (channel = ?3) DESC, id LIMIT 1")),
           // Any other record: the row whose copy sits in the record's channel,
           // or (to be ignored) one that has already moved on from it.
           find_other(db.prepare(
-              "SELECT id, channel = ?3 FROM tracking WHERE message_key = ?1 AND orig_to = ?2 AND "
+              "SELECT id, channel = ?3 FROM tracking WHERE arrival IN (?5, 0) AND message_key = ?1 AND "
+              "orig_to = ?2 AND "
               "(channel = ?3 OR instr(hops, ' ' || ?3 || ' ') > 0) "
               "ORDER BY (channel = ?3) DESC, (final_to = ?4) DESC, id LIMIT 1")),
           insert(db.prepare(
               "INSERT INTO tracking (message_key, orig_to, final_to, channel, hops, queued, processed, queue_id, "
               "size, client_ip, client_helo, message_id, env_from, status, status_code, spam_status, spam_score, "
-              "delivery_ip) VALUES (?1, ?2, coalesce(?3, ?2), ?4, ?17, ?5, ?5, ?6, ?7, ?8, ?9, "
-              "CASE WHEN ?18 THEN ?1 ELSE ?10 END, ?11, coalesce(?12, 'queued'), ?13, ?14, ?15, ?16)")),
+              "delivery_ip, arrival) VALUES (?1, ?2, coalesce(?3, ?2), ?4, ?17, ?5, ?5, ?6, ?7, ?8, ?9, "
+              "CASE WHEN ?18 THEN ?1 ELSE ?10 END, ?11, coalesce(?12, 'queued'), ?13, ?14, ?15, ?16, ?19)")),
           continue_row(db.prepare(
               "UPDATE tracking SET final_to = ?2, channel = ?3, "
               "hops = CASE WHEN instr(hops, ' ' || ?3 || ' ') > 0 THEN hops ELSE hops || ?3 || ' ' END, "
@@ -402,7 +427,7 @@ struct TrackingDb::Statements {
         bool known = false;
         {
             sqlite::Statement::Use s(has_row);
-            s->bind_view(1, u.message_key).bind_view(2, u.orig_to);
+            s->bind_view(1, u.message_key).bind_view(2, u.orig_to).bind(3, u.arrival);
             known = s->step();
         }
         if (!known) return insert_row(u, u.dest_channel, hops);
@@ -411,7 +436,7 @@ struct TrackingDb::Statements {
         {
             sqlite::Statement::Use s(find_enqueued);
             s->bind_view(1, u.message_key).bind_view(2, u.orig_to).bind_view(3, u.source_channel);
-            s->bind_view(4, u.dest_channel).bind_view(5, u.final_to).bind(6, u.when);
+            s->bind_view(4, u.dest_channel).bind_view(5, u.final_to).bind(6, u.when).bind(7, u.arrival);
             if (s->step()) {
                 id = s->integer(0);
                 late = s->integer(1) != 0;
@@ -439,7 +464,7 @@ struct TrackingDb::Statements {
         {
             sqlite::Statement::Use s(find_other);
             s->bind_view(1, u.message_key).bind_view(2, u.orig_to).bind_view(3, u.source_channel);
-            s->bind_view(4, u.final_to);
+            s->bind_view(4, u.final_to).bind(5, u.arrival);
             if (s->step()) {
                 id = s->integer(0);
                 current = s->integer(1) != 0;
@@ -482,12 +507,14 @@ struct TrackingDb::Statements {
         if (u.spam_score) s->bind(15, score_text(*u.spam_score));
         bind_or_null(*s, 16, u.delivery_ip);
         s->bind_view(17, hops);
+        s->bind(19, u.arrival);
         s->run();
     }
 };
 
 TrackingDb::TrackingDb(fs::path path, std::function<void(const std::string&)> diagnostic)
-    : db_(std::make_unique<DerivedDb<Statements>>(std::move(path), kSchema, kSchemaVersion, std::move(diagnostic))) {}
+    : db_(std::make_unique<DerivedDb<Statements>>(std::move(path), kSchema, kSchemaVersion, std::move(diagnostic),
+                                                  std::vector<const char*>{kUpgrade1To2})) {}
 
 TrackingDb::~TrackingDb() = default;
 

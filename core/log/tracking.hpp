@@ -11,15 +11,16 @@
 // database cannot be written (busy for seconds, disk full), the batch's
 // updates are dropped with a diagnostic (derived_db.hpp).
 //
-// What a row is. Its identity is the message (its Message-ID; without one,
-// the queue id; for a J record without either, the SMTP transaction) and the
-// original recipient. A message passed from channel to channel (tcp_local ->
-// conversion -> l, or a notice through process) stays one row: an E record
+// What a row is. Its identity is the message (when it arrived, and its
+// Message-ID; without one, the queue id; for a J record without either, the
+// SMTP transaction) and the original recipient. A message passed from
+// channel to channel (tcp_local -> conversion -> l, or a notice through
+// process) keeps its arrival and stays one row: an E record
 // whose source channel is the row's current channel continues that row (the
 // final recipient and channel follow), and a D, Q, ... from a channel the row
 // has already left is not news and changes nothing. Two copies that share an
 // original recipient but not a final one (an alias or list expanded) are two
-// rows. So is a message resent with a Message-ID already finished.
+// rows. So is a message resent with the same Message-ID (it arrives anew).
 //
 // Records of different processes may be applied out of order (a D before
 // the E that queued its copy, the E of a next hop before the one before):
@@ -62,6 +63,7 @@ struct TrackingUpdate {
     std::string dest_channel;  ///< E records: where the copy goes
     bool enqueue = false;      ///< an E record
     std::int64_t when = 0;     ///< seconds since the epoch
+    std::int64_t arrival = 0;  ///< ms: the message's arrival (J: the record's time); 0 unknown
     std::string queue_id;
     std::int64_t size = 0;     ///< bytes
     std::string client_ip, client_helo;

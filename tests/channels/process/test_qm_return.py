@@ -8,6 +8,7 @@ sees: exit codes, output, queue files and log/mail.log_current records.
 Run by meson with IMTA_BIN and ENQUEUE_TOOL pointing at the built programs."""
 import email
 import email.policy
+import json
 import os
 import re
 import shutil
@@ -110,6 +111,17 @@ class ReturnTest(unittest.TestCase):
             self.assertIn("Final-Recipient: rfc822; user@very.bogus.com", status)
             self.assertIn("Status: 5.0.0", status)
             self.assertIn("Diagnostic-Code: X-imta; returned by the postmaster", status)
+        # imta track: the original bounced, and each copy of the notice is one
+        # row that followed it from process on to l (the process channel keeps
+        # the notice's arrival, half of its tracking key).
+        r = self.imta("track", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = [json.loads(line) for line in r.stdout.splitlines()]
+        self.assertEqual(sorted((x["status"], x["channel"]) for x in rows),
+                         [("bounced", "tcp_local"), ("queued", "l"), ("queued", "l")], rows)
+        notices = [x for x in rows if x["channel"] == "l"]
+        self.assertEqual(len({x["message_id"] for x in notices}), 1)
+        self.assertNotEqual(notices[0]["message_id"], "<orig@example.test>")
 
     def test_the_template_in_config_locale_is_used(self):
         path = os.path.join(self.root, "config", "locale", "return_failure.txt")

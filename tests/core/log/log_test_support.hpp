@@ -66,6 +66,10 @@ inline std::chrono::system_clock::time_point utc(std::int64_t seconds = 0) {
     return std::chrono::system_clock::from_time_t(::timegm(&tm)) + std::chrono::seconds(seconds);
 }
 
+// When the messages of message_record() arrived (utc(), in ms): the
+// envelope's received_ms, which every record of a message carries.
+inline constexpr std::int64_t kArrivalMs = 1'795'257'065'000;
+
 // A message record as the queue code writes it.
 inline imta::core::log::LogRecord message_record(imta::core::log::RecordCode code, const std::string& source,
                                                  const std::string& dest, const std::string& to,
@@ -80,6 +84,7 @@ inline imta::core::log::LogRecord message_record(imta::core::log::RecordCode cod
     r.active_to = to;
     r.filename = file;
     if (!message_id.empty()) r.message_ids = {message_id};
+    r.arrival_ms = kArrivalMs;
     return r;
 }
 

@@ -172,6 +172,7 @@ TEST_CASE("a bounced message and its notice are two stories", "[tracking]") {
     notice.env_from = "";
     notice.size_bytes = 4000;
     notice.message_ids = {"<n1@mail.example.test>", "<m3@example.org>"};
+    notice.arrival_ms = kArrivalMs + 5000;  // a message of its own, made then
     t.log(notice, 5);
     auto r = message_record(RecordCode::Return, "tcp_local", "", "nobody@example.net", "/q/tcp_local/ZZ01B0.00",
                             "<m3@example.org>");
@@ -183,12 +184,14 @@ TEST_CASE("a bounced message and its notice are two stories", "[tracking]") {
     onward.size_bytes = 4000;
     onward.active_to = "alice";
     onward.message_ids = {"<n1@mail.example.test>"};
+    onward.arrival_ms = notice.arrival_ms;  // process keeps the notice's arrival
     t.log(onward, 6);
     auto delivered = message_record(RecordCode::Dequeue, "l", "", "alice@example.org", "/q/l/ZZ01N2.00",
                                     "<n1@mail.example.test>");
     delivered.env_from = "";
     delivered.size_bytes = 4000;
     delivered.active_to = "alice";
+    delivered.arrival_ms = notice.arrival_ms;
     t.log(delivered, 7);
 
     CHECK(t.lines() == std::vector<std::string>{
@@ -405,6 +408,105 @@ TEST_CASE("records applied out of order, as two processes may commit them, tell 
         CHECK(rows[1].final_to == "b@example.test");
         CHECK(rows[1].status == "queued");
     }
+}
+
+TEST_CASE("a message resent with the same Message-ID is a row of its own, even while the first is queued",
+          "[tracking]") {
+    Tracker t;
+    t.log(received("l", "gus@example.test", "/q/l/ZZ01R1.00", "<r1@example.org>"), 0);
+    auto again = received("l", "gus@example.test", "/q/l/ZZ01R2.00", "<r1@example.org>");
+    again.arrival_ms = kArrivalMs + 60'000;  // the client sent it again a minute later
+    t.log(again, 60);
+    t.log(message_record(RecordCode::Dequeue, "l", "", "gus@example.test", "/q/l/ZZ01R1.00", "<r1@example.org>"),
+          61);
+    auto rows = t.rows();
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[0].queue_id == "01R1");
+    CHECK(rows[0].status == "sent");
+    CHECK(rows[1].queue_id == "01R2");
+    CHECK(rows[1].status == "queued");
+}
+
+namespace {
+
+std::int64_t user_version(const fs::path& db) {
+    auto c = imta::core::sqlite::Connection::open(db, {});
+    auto s = c.prepare("PRAGMA user_version");
+    REQUIRE(s.step());
+    const auto v = s.integer(0);
+    s.reset();
+    return v;
+}
+
+std::vector<std::string> index_names(const fs::path& db) {
+    auto c = imta::core::sqlite::Connection::open(db, {});
+    auto s = c.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tracking' ORDER BY name");
+    std::vector<std::string> out;
+    while (s.step()) out.emplace_back(s.text(0));
+    s.reset();
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("a version 1 database is upgraded in place, and a message queued across the upgrade keeps its row",
+          "[tracking]") {
+    Tracker t;
+    {
+        // As imta made it before the arrival was part of the key.
+        imta::core::sqlite::Connection::Options o;
+        o.create = true;
+        auto c = imta::core::sqlite::Connection::open(t.path, o);
+        c.exec(R"(
+CREATE TABLE tracking (id INTEGER PRIMARY KEY, message_key TEXT NOT NULL, orig_to TEXT NOT NULL,
+  final_to TEXT NOT NULL, channel TEXT NOT NULL, hops TEXT NOT NULL, queued INTEGER NOT NULL,
+  processed INTEGER NOT NULL, queue_id TEXT, size INTEGER, client_ip TEXT, client_helo TEXT, message_id TEXT,
+  env_from TEXT, status TEXT NOT NULL, status_code INTEGER NOT NULL DEFAULT 0, spam_status TEXT, spam_score REAL,
+  delivery_ip TEXT);
+CREATE INDEX tracking_by_key ON tracking(message_key, orig_to);
+CREATE INDEX tracking_by_queue_id ON tracking(queue_id);
+CREATE INDEX tracking_by_queued ON tracking(queued);
+INSERT INTO tracking (message_key, orig_to, final_to, channel, hops, queued, processed, queue_id, size, message_id,
+  env_from, status) VALUES ('<v1@example.org>', 'hal@example.test', 'hal@example.test', 'l', ' tcp_local l ',
+  1795257065, 1795257065, '01V1', 2048, '<v1@example.org>', 'alice@example.org', 'queued');
+PRAGMA user_version = 1;
+)");
+    }
+    REQUIRE(user_version(t.path) == 1);
+    // Its delivery, written after the upgrade, carries the message's arrival.
+    t.log(message_record(RecordCode::Dequeue, "l", "", "hal@example.test", "/q/l/ZZ01V1.00", "<v1@example.org>"), 9);
+    auto rows = t.rows();
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0].status == "sent");
+    CHECK(rows[0].queue_id == "01V1");
+    CHECK(user_version(t.path) == 2);
+    CHECK(index_names(t.path) ==
+          std::vector<std::string>{"tracking_by_arrival", "tracking_by_queue_id", "tracking_by_queued"});
+    // New messages go on as in a new database.
+    t.log(received("l", "ida@example.test", "/q/l/ZZ01V2.00", "<v2@example.org>"), 10);
+    CHECK(t.rows().size() == 2);
+}
+
+TEST_CASE("a tracking database of a newer schema is not written, with a diagnostic", "[tracking]") {
+    TempDir dir;
+    const auto path = dir.path() / "tracking.sqlite";
+    {
+        imta::core::sqlite::Connection::Options o;
+        o.create = true;
+        auto c = imta::core::sqlite::Connection::open(path, o);
+        c.exec("CREATE TABLE tracking (id INTEGER PRIMARY KEY, future TEXT); PRAGMA user_version = 3;");
+    }
+    std::vector<std::string> problems;
+    TrackingDb db{path, [&](const std::string& p) { problems.push_back(p); }};
+    auto u = tracking_update(received("l", "x@example.test", "/q/l/ZZ01F1.00", "<f1@example.org>"), utc());
+    REQUIRE(u);
+    db.add(std::move(*u));
+    db.commit();
+    REQUIRE(problems.size() == 1);
+    CHECK(problems[0].find("tracking: 1 updates lost") != std::string::npos);
+    CHECK(problems[0].find("has schema version 3, newer than this imta's 2; not written") != std::string::npos);
+    CHECK(user_version(path) == 3);
+    CHECK(index_names(path).empty());
 }
 
 TEST_CASE("the log writer hands tracking to the databases' thread, which commits each batch later, in WAL mode",
