@@ -6,7 +6,7 @@
 // (`upgrades`); one of a newer version is left alone (a failure, below), so
 // an older imta never writes a database a newer one has changed. When
 // anything fails (the file cannot be opened, another process holds the
-// write lock past the busy timeout, the disk is full, a newer version), the
+// write lock for over a minute, the disk is full, a newer version), the
 // batch is dropped, the connection closed and nothing is tried for the next
 // 10 seconds (batches meanwhile are dropped too); a diagnostic says so, at
 // most once a minute. These databases are derived
@@ -36,6 +36,9 @@ namespace imta::core::log {
 /// bookkeeping, diagnostics. Use DerivedDb.
 class DerivedDbBase {
 public:
+    /// How long a batch waits for another process's write lock.
+    static constexpr int kBusyTimeoutMs = 60'000;
+
     /// `upgrades[i]` is the SQL that takes a file of schema version i + 1
     /// to version i + 2, run before `schema`; version 0 is a new file.
     DerivedDbBase(std::filesystem::path path, const char* schema, int version,

@@ -7,9 +7,10 @@
 // function), and the updates gathered over about a second are applied in one
 // transaction. Nothing of this is on an SMTP session's path nor on the
 // mail.log writer's; when the process dies, the updates not yet committed
-// are lost (well under a second of them), never mail nor log lines. When the
-// database cannot be written (busy for seconds, disk full), the batch's
-// updates are dropped with a diagnostic (derived_db.hpp).
+// are lost (about a second of them), never mail nor log lines. When the
+// database cannot be written (another process holds it for over a minute,
+// disk full), the batch's updates are dropped with a diagnostic
+// (derived_db.hpp).
 //
 // What a row is. Its identity is the message (when it arrived, and its
 // Message-ID; without one, the queue id; for a J record without either, the

@@ -4,6 +4,9 @@
 // selections and the retention.
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <thread>
+
 #include "core/log/mail_log_file.hpp"
 #include "core/log/tracking.hpp"
 #include "core/sqlite.hpp"
@@ -507,6 +510,25 @@ TEST_CASE("a tracking database of a newer schema is not written, with a diagnost
     CHECK(problems[0].find("has schema version 3, newer than this imta's 2; not written") != std::string::npos);
     CHECK(user_version(path) == 3);
     CHECK(index_names(path).empty());
+}
+
+TEST_CASE("a batch waits for another process that holds the database for seconds, and loses nothing",
+          "[tracking]") {
+    Tracker t;
+    t.log(received("l", "kim@example.test", "/q/l/ZZ01K1.00", "<k1@example.org>"), 0);
+    // Another writer (an upgrade of a large file takes about that long),
+    // past SQLite's usual five seconds.
+    auto other = imta::core::sqlite::Connection::open(t.path, {});
+    other.exec("BEGIN IMMEDIATE");
+    std::thread release([&other] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5500));
+        other.exec("COMMIT");
+    });
+    const auto start = std::chrono::steady_clock::now();
+    t.log(received("l", "lee@example.test", "/q/l/ZZ01K2.00", "<k2@example.org>"), 1);  // no problem reported
+    CHECK(std::chrono::steady_clock::now() - start >= std::chrono::seconds(5));
+    release.join();
+    CHECK(t.rows().size() == 2);
 }
 
 TEST_CASE("the log writer hands tracking to the databases' thread, which commits each batch later, in WAL mode",
