@@ -925,8 +925,10 @@ asio::awaitable<void> Session::deliver(MessageAssembler& message) {
   info.from = from_;
   info.source_channel = settings_->name;
   info.auth_user = auth_user_;
-  // The copies carry the Message-ID a `submit` channel added, if it did.
+  // The copies carry the Message-ID a `submit` channel added, if it did,
+  // and the arrival every later record of the message repeats (tracking).
   info.message_id = message.copies().empty() ? message.facts().message_id : message.copies().front().envelope.message_id;
+  if (!message.copies().empty()) info.received_ms = message.copies().front().envelope.received_ms;
   EnqueueFacts facts;
   facts.modifiers = modifiers();
   facts.size = message.size();

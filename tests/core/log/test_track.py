@@ -344,6 +344,11 @@ class ThroughTheDaemon(Instance):
         out = self.imta("track", "--queue-id", sent["queue_id"]).stdout
         self.assertEqual(len(out.splitlines()), 1)
         self.assertIn(" daemon-1@example.org alice@example.org ", out)
+        # Every row knows when its message arrived (its E record from the SMTP
+        # server, its D from the job controller): the first part of the key
+        # that keeps new rows together in the index.
+        with sqlite3.connect(os.path.join(self.root, "db", "tracking.sqlite")) as db:
+            self.assertEqual(db.execute("SELECT count(*) FROM tracking WHERE arrival = 0").fetchone()[0], 0)
         c = {x["channel"]: x for x in map(json.loads, self.imta("counters", "-show", "-json").stdout.splitlines())}
         self.assertEqual(c["l"]["messages_in"], 1)
         # A loopback client is switched to tcp_intranet, the channel of its J records.

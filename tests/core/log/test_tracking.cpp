@@ -488,6 +488,18 @@ PRAGMA user_version = 1;
     // New messages go on as in a new database.
     t.log(received("l", "ida@example.test", "/q/l/ZZ01V2.00", "<v2@example.org>"), 10);
     CHECK(t.rows().size() == 2);
+    // A message that arrives after the upgrade has no row of version 1, even
+    // one with its Message-ID and recipient: it is a row of its own.
+    auto later = received("l", "hal@example.test", "/q/l/ZZ01V3.00", "<v1@example.org>");
+    later.arrival_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+    t.log(later, 11);
+    rows = t.rows(TrackingQuery{.message_id = "<v1@example.org>"});
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[0].status == "sent");
+    CHECK(rows[1].status == "queued");
+    CHECK(rows[1].queue_id == "01V3");
 }
 
 TEST_CASE("a tracking database of a newer schema is not written, with a diagnostic", "[tracking]") {
