@@ -152,4 +152,11 @@ void Transaction::commit() {
   open_ = false;
 }
 
+std::int64_t user_version(Connection& connection) {
+  auto statement = connection.prepare("PRAGMA user_version");
+  const std::int64_t version = statement.step() ? statement.integer(0) : 0;
+  statement.reset();
+  return version;
+}
+
 }  // namespace imta::core::sqlite

@@ -150,4 +150,7 @@ class Transaction {
   bool open_ = true;
 };
 
+/// The file's schema version (PRAGMA user_version; 0 for a new file). Throws Error.
+std::int64_t user_version(Connection& connection);
+
 }  // namespace imta::core::sqlite

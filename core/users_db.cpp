@@ -77,14 +77,9 @@ void bind_password(sqlite::Statement& statement, int index, const std::optional<
   else statement.bind_null(index);
 }
 
-std::int64_t read_user_version(sqlite::Connection& connection) {
-  auto statement = connection.prepare("PRAGMA user_version");
-  return statement.step() ? statement.integer(0) : 0;
-}
-
 /// Creates the schema in a new file, checks the version of an old one.
 void ensure_schema(sqlite::Connection& connection) {
-  auto version = read_user_version(connection);
+  auto version = sqlite::user_version(connection);
   if (version == schema_version) return;
   auto newer = [&](std::int64_t v) {
     return sqlite::Error(connection.path().string() + ": users database schema version " + std::to_string(v) +
@@ -95,7 +90,7 @@ void ensure_schema(sqlite::Connection& connection) {
   // Two programs may open a new file at once: take the write lock, then
   // look again.
   sqlite::Transaction transaction(connection);
-  version = read_user_version(connection);
+  version = sqlite::user_version(connection);
   if (version == 0) {
     connection.exec(create_schema);
     connection.exec("PRAGMA user_version = " + std::to_string(schema_version));

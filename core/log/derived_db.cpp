@@ -37,12 +37,7 @@ bool DerivedDbBase::ready(std::chrono::steady_clock::time_point now) {
         // Read under the write lock: two processes opening an old file at
         // once upgrade it once.
         sqlite::Transaction t(db);
-        std::int64_t found = 0;
-        {
-            auto s = db.prepare("PRAGMA user_version");
-            if (s.step()) found = s.integer(0);
-            s.reset();
-        }
+        const std::int64_t found = sqlite::user_version(db);
         if (found > version_)
             throw std::runtime_error(path_.string() + " has schema version " + std::to_string(found) +
                                      ", newer than this imta's " + std::to_string(version_) + "; not written");

@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS tracking (
 CREATE INDEX IF NOT EXISTS tracking_by_arrival ON tracking(arrival, message_key, orig_to);
 CREATE INDEX IF NOT EXISTS tracking_by_queue_id ON tracking(queue_id);
 CREATE INDEX IF NOT EXISTS tracking_by_queued ON tracking(queued);
+CREATE TABLE IF NOT EXISTS tracking_legacy (before INTEGER NOT NULL);
 )";
 
 // Version 1 to 2: rows written before know no arrival (0). A record of a
@@ -69,12 +70,9 @@ CREATE TABLE tracking_legacy (before INTEGER NOT NULL);
 INSERT INTO tracking_legacy VALUES (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
 )";
 
-// When rows of version 1 exist: the arrival before which a message may have one.
+// The arrival before which a message may have a row of version 1; 0 in a
+// file made as version 2 (its tracking_legacy is empty).
 std::int64_t legacy_before(sqlite::Connection& db) {
-    auto has = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tracking_legacy'");
-    const bool exists = has.step();
-    has.reset();
-    if (!exists) return 0;
     auto s = db.prepare("SELECT coalesce(max(before), 0) FROM tracking_legacy");
     const std::int64_t before = s.step() ? s.integer(0) : 0;
     s.reset();

@@ -434,11 +434,7 @@ namespace {
 
 std::int64_t user_version(const fs::path& db) {
     auto c = imta::core::sqlite::Connection::open(db, {});
-    auto s = c.prepare("PRAGMA user_version");
-    REQUIRE(s.step());
-    const auto v = s.integer(0);
-    s.reset();
-    return v;
+    return imta::core::sqlite::user_version(c);
 }
 
 std::vector<std::string> index_names(const fs::path& db) {
