@@ -33,8 +33,25 @@ class ConnectionSlot {
 /// in, then say 421 and close.
 using StopFlag = std::shared_ptr<const std::atomic<bool>>;
 
+/// An address as text for logs, probes and replies: an IPv4-mapped IPv6
+/// address (a dual-stack listener's IPv4 client) as plain IPv4. IPv4 is
+/// formatted here: Asio's to_string() goes through inet_ntop and its
+/// printf, several thousand instructions per address, per connection.
+std::string address_text(const asio::ip::address& address);
+
+/// Both ends of an accepted connection, read once by the dispatcher (which
+/// needs them for PORT_ACCESS) and handed on, so the session makes no
+/// getsockname/getpeername calls of its own.
+struct Endpoints {
+  std::string local_ip, remote_ip;  ///< address_text()
+  unsigned short local_port = 0, remote_port = 0;
+};
+/// Reads both ends of `socket`; `ec` is set when the peer is already gone.
+Endpoints endpoints_of(const asio::ip::tcp::socket& socket, std::error_code& ec);
+
 struct Connection {
   asio::ip::tcp::socket socket;  ///< on the worker's io_context
+  Endpoints ends;
   std::string service;           ///< [SERVICE=name] of dispatcher.cnf
   std::string channel;           ///< the service's channel (PARAMETER=CHANNEL=)
   bool implicit_tls = false;     ///< TLS_PORT: TLS starts before the greeting

@@ -16,6 +16,7 @@
 #include "config/access_probes.hpp"
 #include "config/mapping_engine.hpp"
 #include "core/shared_slot.hpp"
+#include "core/text.hpp"
 
 namespace imta::dispatcher {
 
@@ -57,6 +58,31 @@ asio::awaitable<void> refuse(tcp::socket socket, std::string line) {
 
 }  // namespace
 
+std::string address_text(const asio::ip::address& address) {
+  asio::ip::address_v4 v4;
+  if (address.is_v4()) {
+    v4 = address.to_v4();
+  } else if (address.to_v6().is_v4_mapped()) {
+    v4 = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  } else {
+    return address.to_string();
+  }
+  std::string text;
+  for (auto byte : v4.to_bytes()) {
+    if (!text.empty()) text += '.';
+    core::append_decimal(text, byte);
+  }
+  return text;
+}
+
+Endpoints endpoints_of(const tcp::socket& socket, std::error_code& ec) {
+  auto local = socket.local_endpoint(ec);
+  if (ec) return {};
+  auto remote = socket.remote_endpoint(ec);
+  if (ec) return {};
+  return {address_text(local.address()), address_text(remote.address()), local.port(), remote.port()};
+}
+
 struct Dispatcher::Impl {
   DispatcherOptions options;
   core::SharedSlot<const config::Snapshot> snapshot;
@@ -89,11 +115,10 @@ struct Dispatcher::Impl {
 
   /// PORT_ACCESS: nullopt = allowed (with the mapping's output text),
   /// otherwise the refusal text.
-  std::optional<std::string> port_access(const config::Snapshot& snap, const tcp::endpoint& local,
-                                         const tcp::endpoint& remote, std::string& output) const {
+  std::optional<std::string> port_access(const config::Snapshot& snap, const Endpoints& ends,
+                                         std::string& output) const {
     if (!snap.mappings.find(config::kPortAccess)) return std::nullopt;
-    auto probe = config::port_access_probe(local.address().to_string(), local.port(),
-                                           remote.address().to_string(), remote.port());
+    auto probe = config::port_access_probe(ends.local_ip, ends.local_port, ends.remote_ip, ends.remote_port);
     auto result = config::apply_mapping(snap.mappings, config::kPortAccess, probe);
     if (result.matched && result.reject)
       return result.reject_text.empty() ? std::string("Connection not accepted") : result.reject_text;
@@ -123,16 +148,17 @@ struct Dispatcher::Impl {
 
   void handle(Listener& l, tcp::socket socket) {
     std::error_code ec;
-    auto local = socket.local_endpoint(ec);
-    auto remote = socket.remote_endpoint(ec);
+    Endpoints ends = endpoints_of(socket, ec);
     if (ec) return;  // the peer is already gone
     auto snap = snapshot.load();
-    Refusal refusal{l.service_name, l.channel, local.address().to_string(), remote.address().to_string(),
-                    local.port(), remote.port(), {}};
+    auto refused = [&](std::string reason) {
+      if (options.refused)
+        options.refused(Refusal{l.service_name, l.channel, ends.local_ip, ends.remote_ip, ends.local_port,
+                                ends.remote_port, std::move(reason)});
+    };
     std::string access_output;
-    if (auto denied = port_access(*snap, local, remote, access_output)) {
-      refusal.reason = "PORT_ACCESS: " + *denied;
-      if (options.refused) options.refused(refusal);
+    if (auto denied = port_access(*snap, ends, access_output)) {
+      refused("PORT_ACCESS: " + *denied);
       auto exec = socket.get_executor();
       asio::co_spawn(exec, refuse(std::move(socket), "554 5.7.1 " + *denied + "\r\n"), asio::detached);
       return;
@@ -143,17 +169,16 @@ struct Dispatcher::Impl {
     for (auto& w : workers)
       if (&w->context == &static_cast<asio::io_context&>(socket.get_executor().context())) owner = w.get();
     if (!owner || owner->active->load() >= l.max_conns) {
-      refusal.reason = "over capacity";
-      if (options.refused) options.refused(refusal);
+      refused("over capacity");
       auto exec = socket.get_executor();
       asio::co_spawn(exec, refuse(std::move(socket), "421 4.3.2 Too many connections, try again later\r\n"),
                      asio::detached);
       return;
     }
     owner->active->fetch_add(1);
-    auto conn = std::make_shared<Connection>(Connection{std::move(socket), l.service_name, l.channel,
-                                                         l.implicit_tls, std::move(access_output), snap,
-                                                         stopping, ConnectionSlot(owner->active)});
+    auto conn = std::make_shared<Connection>(Connection{std::move(socket), std::move(ends), l.service_name,
+                                                         l.channel, l.implicit_tls, std::move(access_output),
+                                                         snap, stopping, ConnectionSlot(owner->active)});
     asio::post(owner->context, [this, conn]() mutable { options.start_session(std::move(*conn)); });
   }
 

@@ -216,17 +216,10 @@ class Session final : public Watched {
 
 asio::awaitable<void> Session::run() {
   std::error_code ec;
-  auto local = conn_.socket.local_endpoint(ec);
-  auto remote = ec ? tcp::endpoint() : conn_.socket.remote_endpoint(ec);
-  if (ec) co_return;  // gone before we started
-  auto plain_ip = [](const asio::ip::address& a) {
-    return a.is_v6() && a.to_v6().is_v4_mapped() ? asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_string()
-                                                 : a.to_string();
-  };
-  local_ip_ = plain_ip(local.address());
-  remote_ip_ = plain_ip(remote.address());
-  local_port_ = local.port();
-  remote_port_ = remote.port();
+  local_ip_ = conn_.ends.local_ip;
+  remote_ip_ = conn_.ends.remote_ip;
+  local_port_ = conn_.ends.local_port;
+  remote_port_ = conn_.ends.remote_port;
   transport_ = core::log::transport_info(local_ip_, local_port_, remote_ip_, remote_port_);
   port_probe_ = config::port_access_probe(local_ip_, local_port_, remote_ip_, remote_port_);
   client_literal_ = remote_ip_.find(':') != std::string::npos ? "[IPv6:" + remote_ip_ + "]" : "[" + remote_ip_ + "]";

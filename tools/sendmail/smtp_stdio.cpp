@@ -109,7 +109,14 @@ int run_smtp_on_stdio(const core::Instance& instance, std::shared_ptr<const conf
     std::cerr << "sendmail: -bs: " << error << "\n";
     return os_error;
   }
+  std::error_code ends_error;
+  auto ends = dispatcher::endpoints_of(*server, ends_error);
+  if (ends_error) {
+    std::cerr << "sendmail: -bs: " << ends_error.message() << "\n";
+    return os_error;
+  }
   dispatcher::Connection connection{std::move(*server),
+                                    std::move(ends),
                                     "sendmail",
                                     std::string(kLocalChannel),
                                     false,
