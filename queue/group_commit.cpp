@@ -1,7 +1,6 @@
 #include "queue/group_commit.hpp"
 
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -112,9 +111,12 @@ class SyncPool {
   std::vector<std::thread> threads_;  // last: they use everything above
 };
 
-GroupCommit::GroupCommit(GroupBarrier barrier, int fs_fd)
+GroupCommit::GroupCommit(GroupBarrier barrier, int fs_fd, const std::atomic<int>* writing,
+                         std::chrono::microseconds gather)
     : kind_(barrier),
       fs_fd_(fs_fd),
+      writing_(writing),
+      gather_(gather),
       pool_(barrier == GroupBarrier::fdatasync ? std::make_unique<SyncPool>(sync_helpers) : nullptr),
       thread_([this] { run(); }) {}
 
@@ -128,31 +130,49 @@ GroupCommit::~GroupCommit() {
 }
 
 void GroupCommit::submit(Request request) {
+  bool wake = false;
   {
     std::lock_guard lock(mutex_);
+    wake = waiting_.empty();
+    barrier_waiting_ = barrier_waiting_ || request.barrier;
     waiting_.push_back(std::move(request));
+    // Later requests wake the thread only when its batch may now start;
+    // in between it sleeps (one wake-up per batch, not per message).
+    wake = wake || waiting_.size() >= gather_files || !writing_ || writing_->load() == 0;
   }
+  if (wake) wake_.notify_one();
+}
+
+void GroupCommit::nudge() {
+  { std::lock_guard lock(mutex_); }  // the thread is either waiting or sees the new count
   wake_.notify_one();
 }
 
 void GroupCommit::run() {
-  // Below the threads that produce the work: while they keep the processors
-  // busy (SMTP sessions), a barrier waits for a free one, so the batch
-  // gathers what they finish meanwhile and each syncfs, with its write-out
-  // of the file system's metadata and its cache flush, serves more
-  // messages; on an idle machine it starts at once. Not starved: nice 10
-  // still gets about a tenth of a busy processor, and a barrier needs
-  // little of it. (On Linux the nice value is per thread.)
-  errno = 0;
-  const int inherited = ::getpriority(PRIO_PROCESS, 0);
-  if (errno == 0) ::setpriority(PRIO_PROCESS, 0, std::min(inherited + commit_nice, 19));
   std::vector<Request> batch;
   while (true) {
     {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [this] { return stopping_ || !waiting_.empty(); });
       if (waiting_.empty()) return;  // stopping, and nothing left to finish
+      // Gathering: while other messages are on their way (SMTP
+      // transactions past MAIL FROM, files being written), the barrier
+      // waits for them, until gather_files requests wait or for at most
+      // gather_ from now. A barrier is mostly waiting for the disk: when it
+      // takes every session that was close to done, the processors idle
+      // until it returns; started with fewer, it leaves sessions to work
+      // on meanwhile. Measured (2 cores, 50 sessions, tests/bench): 6-7%
+      // more messages a second and a lower median latency (2.5 ms against
+      // 2.9) than this thread had at nice 10, waiting for a free processor
+      // instead; starting at once costs more processor time per message
+      // (more barriers). A lone message (nothing else on its way) does not
+      // wait, nor does a commit without a barrier.
+      if (writing_ && barrier_waiting_)
+        wake_.wait_for(lock, gather_, [this] {
+          return stopping_ || waiting_.size() >= gather_files || writing_->load() == 0;
+        });
       batch.swap(waiting_);
+      barrier_waiting_ = false;
     }
     bool any_barrier = std::any_of(batch.begin(), batch.end(), [](const Request& r) { return r.barrier; });
     std::error_code result;

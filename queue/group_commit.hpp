@@ -4,9 +4,12 @@
 // for the whole batch, then calls every callback. While a barrier runs, new
 // arrivals gather for the next one, so the number of barriers per second
 // stays near what the disk can do while the messages per barrier grow with
-// the load. Internal to queue/.
+// the load. A batch may also wait a little for messages still being
+// written (see run()). Internal to queue/.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -45,14 +48,25 @@ class GroupCommit {
   };
 
   /// `fs_fd` is any descriptor on the queue file system (for syncfs); it
-  /// must outlive this object.
-  GroupCommit(GroupBarrier barrier, int fs_fd);
+  /// must outlive this object. `writing`, if given, counts the messages
+  /// being written that will be handed in (the store's open transactions);
+  /// it must outlive this object too. `gather`: see gather_files.
+  GroupCommit(GroupBarrier barrier, int fs_fd, const std::atomic<int>* writing = nullptr,
+              std::chrono::microseconds gather = std::chrono::microseconds(400));
   /// Finishes every request already submitted, then stops the thread.
   ~GroupCommit();
   GroupCommit(const GroupCommit&) = delete;
   GroupCommit& operator=(const GroupCommit&) = delete;
 
   void submit(Request request);
+  /// A message being written was given up (`writing` went down without a
+  /// submit): a batch waiting for it need not wait any longer.
+  void nudge();
+
+  /// Before a batch's barrier starts, the thread waits until the batch has
+  /// gather_files requests, or nothing else is on its way (`writing` is
+  /// 0), or `gather` has passed (run()).
+  static constexpr std::size_t gather_files = 16;
 
  private:
   void run();
@@ -60,17 +74,15 @@ class GroupCommit {
 
   /// Threads the fdatasync barrier issues its calls from (with the commit thread).
   static constexpr unsigned sync_helpers = 7;
-  /// How much nicer than its process the commit thread runs (group_commit.cpp):
-  /// measured against 0, 5, 15 and 19 with tests/bench (half the syncfs calls,
-  /// about a tenth less CPU per message, 4-6% more messages a second).
-  static constexpr int commit_nice = 10;
-
   const GroupBarrier kind_;
   const int fs_fd_;
+  const std::atomic<int>* const writing_;
+  const std::chrono::microseconds gather_;
   std::unique_ptr<SyncPool> pool_;  // fdatasync barriers only
   std::mutex mutex_;
   std::condition_variable wake_;
   std::vector<Request> waiting_;
+  bool barrier_waiting_ = false;  ///< a request in waiting_ needs a barrier
   bool stopping_ = false;
   std::thread thread_;  // last: starts after everything above is ready
 };

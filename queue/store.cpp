@@ -201,7 +201,19 @@ struct StoreCore {
   StoreOptions options;
   std::mutex commit_mutex;
   Fd root_fd;                              // the file system syncfs covers
-  std::unique_ptr<GroupCommit> committer;  // destroyed before root_fd
+  /// Messages on their way: transactions begun and not yet handed to the
+  /// commit thread, committed or aborted, and ExpectedMessage tokens. The
+  /// commit thread's batch waits a little for them.
+  std::atomic<int> writing{0};
+  std::unique_ptr<GroupCommit> committer;  // destroyed before root_fd and writing
+
+  /// One of `writing` is no longer on its way; `handed_over`: it went to
+  /// the commit thread (whose submit() looks at `writing` itself).
+  void expected_done(bool handed_over) {
+    if (writing.fetch_sub(1, std::memory_order_acq_rel) != 1 || handed_over) return;
+    std::lock_guard lock(commit_mutex);
+    if (committer) committer->nudge();
+  }
 
   explicit StoreCore(StoreOptions o) : options(std::move(o)) {
     if (!options.unnamed_temporaries) unnamed_files.store(false);
@@ -261,7 +273,7 @@ struct StoreCore {
     if (!committer) {
       root_fd = open_folder(options.root);
       if (!root_fd) return nullptr;
-      committer = std::make_unique<GroupCommit>(options.group_barrier, root_fd.get());
+      committer = std::make_unique<GroupCommit>(options.group_barrier, root_fd.get(), &writing, options.commit_gather);
     }
     return committer.get();
   }
@@ -657,12 +669,33 @@ struct Transaction::Impl {
   std::error_code fail(std::error_code e) {
     error = e;
     set->discard();
-    finished = true;
+    end(false);
     return e;
+  }
+  /// Finished: committed, aborted or handed to the commit thread (once).
+  void end(bool handed_over) {
+    if (finished) return;
+    finished = true;
+    store->expected_done(handed_over);
   }
 };
 
-Transaction::Transaction(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ExpectedMessage& ExpectedMessage::operator=(ExpectedMessage&& other) noexcept {
+  if (this != &other) {
+    release(false);
+    core_ = std::exchange(other.core_, nullptr);
+  }
+  return *this;
+}
+
+void ExpectedMessage::release(bool handed_over) {
+  if (!core_) return;
+  std::exchange(core_, nullptr)->expected_done(handed_over);
+}
+
+Transaction::Transaction(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
+  impl_->store->writing.fetch_add(1, std::memory_order_relaxed);
+}
 
 Transaction::~Transaction() { abort(); }
 
@@ -671,7 +704,7 @@ const std::string& Transaction::id() const { return impl_->id; }
 void Transaction::abort() {
   if (impl_->finished) return;
   impl_->set->discard();
-  impl_->finished = true;
+  impl_->end(false);
   if (!impl_->error) impl_->error = std::make_error_code(std::errc::operation_canceled);
 }
 
@@ -697,7 +730,7 @@ std::error_code Transaction::commit(std::vector<QueuePath>* committed) {
     if (auto e = t.set->finish(t.size, t.buffer)) return t.fail(e);
     t.buffer.clear();
     if (auto e = t.set->commit_per_file()) return t.fail(e);
-    t.finished = true;
+    t.end(false);
     if (committed) *committed = t.set->paths();
     t.set->close();
     return {};
@@ -735,7 +768,7 @@ void Transaction::commit_async(std::function<void(std::error_code, std::vector<Q
   if (t.store->options.sync == SyncMode::per_file) {
     // The baseline has no shared barrier; its syncs run on the commit
     // thread so that the caller never blocks.
-    t.finished = true;
+    t.end(true);
     request.barrier = false;
     request.done = [set, done](std::error_code) {
       auto e = set->commit_per_file();
@@ -750,7 +783,7 @@ void Transaction::commit_async(std::function<void(std::error_code, std::vector<Q
   // get their queue names; they stay locked until the barrier has made them
   // durable, so no master delivers a file that a crash could still take away.
   if (auto e = set->rename_into_place()) return report_error(t.fail(e));
-  t.finished = true;
+  t.end(true);
   for (auto& c : set->copies) {
     request.files.push_back(c.file.get());
     request.folders.push_back(c.dir.get());
@@ -771,6 +804,11 @@ void apply_queue_sync(StoreOptions& options, std::string_view setting) {
 }
 
 Store::Store(StoreOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+ExpectedMessage Store::expect_message() {
+  impl_->writing.fetch_add(1, std::memory_order_relaxed);
+  return ExpectedMessage(impl_.get());
+}
 Store::~Store() = default;
 
 const StoreOptions& Store::options() const { return impl_->options; }

@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "core/envelope.hpp"
@@ -56,6 +57,10 @@ struct StoreOptions {
   /// on a busy shared disk (tests/bench/bench_enqueue.cpp); syncfs is one
   /// call and one flush, and was far ahead when the disk was quiet.
   GroupBarrier group_barrier = GroupBarrier::syncfs;
+  /// How long the commit thread may wait for messages on their way before
+  /// it starts a batch's barrier (group_commit.hpp: gathering). Tests set
+  /// it long to see the wait; there is no option for it.
+  std::chrono::microseconds commit_gather{400};
   /// Copies start as unnamed files (O_TMPFILE) linked into place at commit,
   /// where the system allows it; false: always hidden named temporaries
   /// (.tmp.*) renamed into place. (Both are crash-safe; unnamed is cheaper.)
@@ -141,6 +146,32 @@ class Transaction {
   std::unique_ptr<Impl> impl_;
 };
 
+namespace detail {
+struct StoreCore;
+}
+
+/// A message that is on its way to the store (an SMTP transaction past MAIL
+/// FROM, say): while such messages exist, a commit batch waits a little for
+/// them (group_commit.hpp: gathering). Held from the moment a message is
+/// expected until handed_over() (just before its commit) or destruction (the
+/// message will not come: RSET, refusal, the session ends). Movable.
+class ExpectedMessage {
+ public:
+  ExpectedMessage() = default;
+  ExpectedMessage(ExpectedMessage&& other) noexcept : core_(std::exchange(other.core_, nullptr)) {}
+  ExpectedMessage& operator=(ExpectedMessage&& other) noexcept;
+  ~ExpectedMessage() { release(false); }
+  /// The message is being committed now: released without waking the
+  /// commit thread (the commit itself does).
+  void handed_over() { release(true); }
+
+ private:
+  friend class Store;
+  explicit ExpectedMessage(detail::StoreCore* core) : core_(core) {}
+  void release(bool handed_over);
+  detail::StoreCore* core_ = nullptr;
+};
+
 /// What the scan reports for one file (from its name and stat, without
 /// reading it).
 struct QueueEntry {
@@ -209,6 +240,9 @@ class Store {
   /// temporary files now; an I/O error (disk full, permissions) is returned
   /// in `error` and nothing is left behind. Such errors map to 452 4.3.1.
   std::unique_ptr<Transaction> begin(const std::vector<Copy>& copies, std::error_code& error);
+  /// Announces a message that will most likely be enqueued soon (see
+  /// ExpectedMessage). Cheap: one atomic increment.
+  ExpectedMessage expect_message();
 
   // --- scan --------------------------------------------------------------
   /// Calls `visit` for every queue file, channel by channel, as it is found

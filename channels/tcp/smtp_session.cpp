@@ -205,6 +205,9 @@ class Session final : public Watched {
   std::unordered_set<std::string> recipient_keys_;  // channel NUL lower-cased address
   bool used_chunking_ = false;
   std::unique_ptr<MessageAssembler> bdat_message_;
+  /// From MAIL FROM until the message is committed or the transaction ends:
+  /// the queue's commit batch waits a little for messages on their way.
+  queue::ExpectedMessage expected_;
   core::smtp::CrlfChecker bdat_crlf_;
   std::uint64_t bdat_size_ = 0;
   /// DOT_TIMEOUT: when the message data must be complete (from the 354 or
@@ -612,6 +615,7 @@ void Session::reset_transaction() {
   bdat_crlf_.reset();
   bdat_size_ = 0;
   data_deadline_ = Clock::time_point::max();
+  expected_ = {};
 }
 
 std::unique_ptr<MessageAssembler> Session::new_message() {
@@ -739,6 +743,7 @@ asio::awaitable<void> Session::on(const core::smtp::Mail& c) {
   }
   reset_transaction();
   state_.in_transaction = true;
+  expected_ = res_->store.expect_message();
   ++session_transactions_;
   from_ = decision.from;
   mail_params_ = c.params;
@@ -902,6 +907,7 @@ asio::awaitable<void> Session::deliver(MessageAssembler& message) {
     co_return;
   }
   auto* txn = &message.transaction();
+  expected_.handed_over();
   std::function<void(std::function<void(CommitOutcome)>)> commit = [txn](std::function<void(CommitOutcome)> done) {
     txn->commit_async([done](std::error_code ec, std::vector<queue::QueuePath> paths) {
       done({ec, std::move(paths)});
