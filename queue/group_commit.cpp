@@ -150,6 +150,7 @@ void GroupCommit::nudge() {
 
 void GroupCommit::run() {
   std::vector<Request> batch;
+  bool any_barrier = false;
   while (true) {
     {
       std::unique_lock lock(mutex_);
@@ -172,9 +173,8 @@ void GroupCommit::run() {
           return stopping_ || waiting_.size() >= gather_files || writing_->load() == 0;
         });
       batch.swap(waiting_);
-      barrier_waiting_ = false;
+      any_barrier = std::exchange(barrier_waiting_, false);
     }
-    bool any_barrier = std::any_of(batch.begin(), batch.end(), [](const Request& r) { return r.barrier; });
     std::error_code result;
     if (any_barrier) result = barrier(batch);
     for (auto& request : batch) {

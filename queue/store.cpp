@@ -201,9 +201,10 @@ struct StoreCore {
   StoreOptions options;
   std::mutex commit_mutex;
   Fd root_fd;                              // the file system syncfs covers
-  /// Messages on their way: transactions begun and not yet handed to the
-  /// commit thread, committed or aborted, and ExpectedMessage tokens. The
-  /// commit thread's batch waits a little for them.
+  /// Messages on their way: ExpectedMessage tokens (the SMTP session's,
+  /// and one per transaction until it is handed to the commit thread,
+  /// committed or aborted). The commit thread's batch waits a little for
+  /// them.
   std::atomic<int> writing{0};
   std::unique_ptr<GroupCommit> committer;  // destroyed before root_fd and writing
 
@@ -656,6 +657,8 @@ struct Transaction::Impl {
   std::uint64_t size = 0;
   std::error_code error;
   bool finished = false;  // committed, aborted or handed to the commit thread
+  /// Until finished, the message counts as on its way (commit gathering).
+  ExpectedMessage on_its_way;
 
   /// Writes the buffered bytes to every copy; an error discards the copies.
   std::error_code flush() {
@@ -674,9 +677,9 @@ struct Transaction::Impl {
   }
   /// Finished: committed, aborted or handed to the commit thread (once).
   void end(bool handed_over) {
-    if (finished) return;
     finished = true;
-    store->expected_done(handed_over);
+    if (handed_over) on_its_way.handed_over();
+    else on_its_way = {};
   }
 };
 
@@ -693,9 +696,7 @@ void ExpectedMessage::release(bool handed_over) {
   std::exchange(core_, nullptr)->expected_done(handed_over);
 }
 
-Transaction::Transaction(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
-  impl_->store->writing.fetch_add(1, std::memory_order_relaxed);
-}
+Transaction::Transaction(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Transaction::~Transaction() { abort(); }
 
@@ -885,6 +886,7 @@ std::unique_ptr<Transaction> Store::begin(const std::vector<Copy>& copies, std::
     added.head = encode_header(copy.envelope, added.name.id);
     added.crc = crc32c(0, std::string_view(added.head).substr(checked_offset(added.head)));
   }
+  impl->on_its_way = expect_message();
   return std::unique_ptr<Transaction>(new Transaction(std::move(impl)));
 }
 

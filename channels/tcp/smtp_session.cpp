@@ -158,8 +158,7 @@ class Session final : public Watched {
   core::log::LogOptions log_options_;
   std::uint32_t count_;
 
-  std::string local_ip_, remote_ip_, transport_, port_probe_, client_literal_;
-  unsigned local_port_ = 0, remote_port_ = 0;
+  std::string transport_, port_probe_, client_literal_;
   std::chrono::seconds command_timeout_{300}, data_timeout_{180}, dot_timeout_{600};
   // Into config_, which outlives them (pointers: an idle session is small).
   const ChannelSettings* listening_ = nullptr;  // the service's channel: banner
@@ -219,13 +218,10 @@ class Session final : public Watched {
 
 asio::awaitable<void> Session::run() {
   std::error_code ec;
-  local_ip_ = conn_.ends.local_ip;
-  remote_ip_ = conn_.ends.remote_ip;
-  local_port_ = conn_.ends.local_port;
-  remote_port_ = conn_.ends.remote_port;
-  transport_ = core::log::transport_info(local_ip_, local_port_, remote_ip_, remote_port_);
-  port_probe_ = config::port_access_probe(local_ip_, local_port_, remote_ip_, remote_port_);
-  client_literal_ = remote_ip_.find(':') != std::string::npos ? "[IPv6:" + remote_ip_ + "]" : "[" + remote_ip_ + "]";
+  const auto& ends = conn_.ends;
+  transport_ = core::log::transport_info(ends.local_ip, ends.local_port, ends.remote_ip, ends.remote_port);
+  port_probe_ = config::port_access_probe(ends.local_ip, ends.local_port, ends.remote_ip, ends.remote_port);
+  client_literal_ = conn_.ends.remote_ip.find(':') != std::string::npos ? "[IPv6:" + conn_.ends.remote_ip + "]" : "[" + conn_.ends.remote_ip + "]";
   conn_.socket.non_blocking(true, ec);
   conn_.socket.set_option(tcp::no_delay(true), ec);
 
@@ -235,7 +231,7 @@ asio::awaitable<void> Session::run() {
     if (service->dot_timeout > 0) dot_timeout_ = std::chrono::seconds(service->dot_timeout);
   }
   listening_ = &config_->settings(conn_.channel);
-  settings_ = &config_->settings(config_->connection_channel(conn_.channel, remote_ip_));
+  settings_ = &config_->settings(config_->connection_channel(conn_.channel, conn_.ends.remote_ip));
   reader_ = core::smtp::LineReader(settings_->sasl != Offer::no ? 12288 : core::smtp::LineReader::default_max_line);
   log_connection(RecordCode::ConnectionOpen, {});
 
@@ -264,7 +260,7 @@ asio::awaitable<void> Session::run() {
   } catch (const std::exception& e) {
     // Nothing a client sends should get here; if something does, the
     // session ends and the daemon's log says what happened.
-    res_->diagnostic("session with " + remote_ip_ + " ended by an internal error: " + e.what());
+    res_->diagnostic("session with " + conn_.ends.remote_ip + " ended by an internal error: " + e.what());
     close_reason_ = "internal error";
   }
   co_await finish();
@@ -626,7 +622,7 @@ std::unique_ptr<MessageAssembler> Session::new_message() {
     if (mail_params_.envid) info.envid = *mail_params_.envid;
     info.ret = mail_params_.ret;
     info.source_channel = settings_->name;
-    info.client_ip = remote_ip_;
+    info.client_ip = conn_.ends.remote_ip;
     info.client_helo = helo_;
     info.client_name = client_literal_;
     info.auth_user = auth_user_;
@@ -649,7 +645,7 @@ std::unique_ptr<MessageAssembler> Session::new_message() {
   auto received = [this](const std::string& id) {
     ReceivedInfo r;
     r.helo = helo_;
-    r.client_ip = remote_ip_;
+    r.client_ip = conn_.ends.remote_ip;
     r.by_host = config_->local_host();
     r.esmtp = state_.esmtp;
     r.tls = state_.tls;
@@ -710,7 +706,7 @@ asio::awaitable<void> Session::on(const core::smtp::Helo& c) {
   state_.greeted = true;
   state_.esmtp = false;
   helo_ = c.domain;
-  reply(helo_reply(greeting_host(), remote_ip_));
+  reply(helo_reply(greeting_host(), conn_.ends.remote_ip));
   co_return;
 }
 
@@ -719,7 +715,7 @@ asio::awaitable<void> Session::on(const core::smtp::Ehlo& c) {
   state_.greeted = true;
   state_.esmtp = true;
   helo_ = c.domain;
-  reply(ehlo_reply(greeting_host(), remote_ip_, capabilities(*settings_, state_, tls_ctx_ != nullptr)));
+  reply(ehlo_reply(greeting_host(), conn_.ends.remote_ip, capabilities(*settings_, state_, tls_ctx_ != nullptr)));
   co_return;
 }
 
@@ -933,7 +929,7 @@ asio::awaitable<void> Session::deliver(MessageAssembler& message) {
   facts.size = message.size();
   facts.username = res_->username;
   if (log_options_.connection & core::log::kLogConnectionInfo)
-    facts.connection_info = connection_field(helo_, remote_ip_, remote_ip_);
+    facts.connection_info = connection_field(helo_, conn_.ends.remote_ip, conn_.ends.remote_ip);
   auto logs = [this](std::string_view channel) { return config::channel_logs(snap_->imta_cnf, channel); };
   auto records = enqueue_records(info, facts, message.copies(), outcome.paths, logs);
   for (auto& r : records) {
