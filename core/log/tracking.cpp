@@ -370,10 +370,42 @@ std::string tracking_json(const TrackingRow& row) {
 // later status, or already gone on from it, no earlier than the E) is late:
 // it fills in what the row does not know yet (the queue date, the client)
 // and changes neither status nor channel.
+/// A lookup of a message's rows by arrival (the leading column of
+/// tracking_by_arrival), prepared in two forms. A row of a message that
+/// arrived before the upgrade to version 2 may have its own arrival or 0;
+/// "arrival IN (?, ?)" makes SQLite build a temporary table on every run
+/// (a tenth of this thread's work per message when every lookup had it),
+/// so every other message -- all new mail -- uses "arrival = ?". `sql`
+/// says @arrival where the test goes, with parameters `first` (the
+/// message's arrival) and `second` (0).
+struct ByArrival {
+    sqlite::Statement since_upgrade, across_upgrade;
+    const int first, second;
+
+    ByArrival(sqlite::Connection& db, std::string_view sql, int first_parameter, int second_parameter)
+        : since_upgrade(db.prepare(with_test(sql, "arrival = ?" + std::to_string(first_parameter)))),
+          across_upgrade(db.prepare(with_test(sql, "arrival IN (?" + std::to_string(first_parameter) + ", ?" +
+                                                       std::to_string(second_parameter) + ")"))),
+          first(first_parameter),
+          second(second_parameter) {}
+
+    /// The form for a message of `arrival`, its arrival parameters bound.
+    sqlite::Statement& bound(std::int64_t arrival, bool from_before_upgrade) {
+        if (!from_before_upgrade) return since_upgrade.bind(first, arrival);
+        return across_upgrade.bind(first, arrival).bind(second, std::int64_t{0});
+    }
+
+    static std::string with_test(std::string_view sql, const std::string& test) {
+        const auto at = sql.find("@arrival");
+        return std::string(sql.substr(0, at)) + test + std::string(sql.substr(at + 8));
+    }
+};
+
 struct TrackingDb::Statements {
     sqlite::Connection& db;
     const std::int64_t legacy_before_ms;
-    sqlite::Statement has_row, find_enqueued, find_other, insert, continue_row, late_enqueue, update_row;
+    ByArrival has_row, find_enqueued, find_other;
+    sqlite::Statement insert, continue_row, late_enqueue, update_row;
 
     explicit Statements(sqlite::Connection& c)
         : db(c),
@@ -381,26 +413,27 @@ struct TrackingDb::Statements {
           // Most E records are a message's first news (the SMTP server's):
           // a look at the key index alone, then the insert; the lookups
           // below only when the message and recipient have a row.
-          has_row(db.prepare(
-              "SELECT 1 FROM tracking WHERE arrival IN (?3, ?4) AND message_key = ?1 AND orig_to = ?2 LIMIT 1")),
+          has_row(db, "SELECT 1 FROM tracking WHERE @arrival AND message_key = ?1 AND orig_to = ?2 LIMIT 1", 3, 4),
           // An E continues the row of the copy it came from (its source channel
           // is the row's current channel, and the row is not finished), or
           // repeats a row already in the destination channel for this
           // recipient, or is late (see above; preferred, and then `late`).
-          find_enqueued(db.prepare(
+          find_enqueued(db,
               "SELECT id, processed >= ?6 AND ((channel = ?4 AND final_to = ?5 AND status <> 'queued') OR "
               "(channel <> ?4 AND instr(hops, ' ' || ?4 || ' ') > 0)) AS late "
-              "FROM tracking WHERE arrival IN (?7, ?8) AND message_key = ?1 AND orig_to = ?2 AND "
+              "FROM tracking WHERE @arrival AND message_key = ?1 AND orig_to = ?2 AND "
               "((channel = ?3 AND status IN ('queued', 'deferred', 'delayed')) OR (channel = ?4 AND final_to = ?5) "
               "OR (processed >= ?6 AND channel <> ?4 AND instr(hops, ' ' || ?4 || ' ') > 0)) "
-              "ORDER BY late DESC, (channel = ?3 AND final_to = ?5) DESC, (channel = ?3) DESC, id LIMIT 1")),
+              "ORDER BY late DESC, (channel = ?3 AND final_to = ?5) DESC, (channel = ?3) DESC, id LIMIT 1",
+              7, 8),
           // Any other record: the row whose copy sits in the record's channel,
           // or (to be ignored) one that has already moved on from it.
-          find_other(db.prepare(
-              "SELECT id, channel = ?3 FROM tracking WHERE arrival IN (?5, ?6) AND message_key = ?1 AND "
+          find_other(db,
+              "SELECT id, channel = ?3 FROM tracking WHERE @arrival AND message_key = ?1 AND "
               "orig_to = ?2 AND "
               "(channel = ?3 OR instr(hops, ' ' || ?3 || ' ') > 0) "
-              "ORDER BY (channel = ?3) DESC, (final_to = ?4) DESC, id LIMIT 1")),
+              "ORDER BY (channel = ?3) DESC, (final_to = ?4) DESC, id LIMIT 1",
+              5, 6),
           insert(db.prepare(
               "INSERT INTO tracking (message_key, orig_to, final_to, channel, hops, queued, processed, queue_id, "
               "size, client_ip, client_helo, message_id, env_from, status, status_code, spam_status, spam_score, "
@@ -429,9 +462,9 @@ struct TrackingDb::Statements {
               "size = coalesce(size, ?10), message_id = coalesce(message_id, ?11), "
               "env_from = coalesce(env_from, ?12) WHERE id = ?1")) {}
 
-    /// The other arrival a row of `u` may have: 0 (version 1's rows) for a
-    /// message that arrived before the upgrade, else its own.
-    std::int64_t also_at(const TrackingUpdate& u) const { return u.arrival < legacy_before_ms ? 0 : u.arrival; }
+    /// Whether a row of `u` may also have arrival 0 (version 1's rows): it
+    /// arrived before the upgrade.
+    bool from_before_upgrade(const TrackingUpdate& u) const { return u.arrival < legacy_before_ms; }
 
     void apply(const TrackingUpdate& u) {
         if (u.enqueue)
@@ -447,18 +480,17 @@ struct TrackingDb::Statements {
         if (u.dest_channel != u.source_channel) hops += u.dest_channel + " ";
         bool known = false;
         {
-            sqlite::Statement::Use s(has_row);
-            s->bind_view(1, u.message_key).bind_view(2, u.orig_to).bind(3, u.arrival).bind(4, also_at(u));
+            sqlite::Statement::Use s(has_row.bound(u.arrival, from_before_upgrade(u)));
+            s->bind_view(1, u.message_key).bind_view(2, u.orig_to);
             known = s->step();
         }
         if (!known) return insert_row(u, u.dest_channel, hops);
         std::optional<std::int64_t> id;
         bool late = false;
         {
-            sqlite::Statement::Use s(find_enqueued);
+            sqlite::Statement::Use s(find_enqueued.bound(u.arrival, from_before_upgrade(u)));
             s->bind_view(1, u.message_key).bind_view(2, u.orig_to).bind_view(3, u.source_channel);
-            s->bind_view(4, u.dest_channel).bind_view(5, u.final_to).bind(6, u.when).bind(7, u.arrival);
-            s->bind(8, also_at(u));
+            s->bind_view(4, u.dest_channel).bind_view(5, u.final_to).bind(6, u.when);
             if (s->step()) {
                 id = s->integer(0);
                 late = s->integer(1) != 0;
@@ -484,9 +516,9 @@ struct TrackingDb::Statements {
         std::optional<std::int64_t> id;
         bool current = false;
         {
-            sqlite::Statement::Use s(find_other);
+            sqlite::Statement::Use s(find_other.bound(u.arrival, from_before_upgrade(u)));
             s->bind_view(1, u.message_key).bind_view(2, u.orig_to).bind_view(3, u.source_channel);
-            s->bind_view(4, u.final_to).bind(5, u.arrival).bind(6, also_at(u));
+            s->bind_view(4, u.final_to);
             if (s->step()) {
                 id = s->integer(0);
                 current = s->integer(1) != 0;
