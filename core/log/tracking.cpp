@@ -360,21 +360,11 @@ std::string tracking_json(const TrackingRow& row) {
 // ---------------------------------------------------------------------------
 // The writer.
 
-
-// Records reach the database in the order each process commits them, and
-// the dispatcher (E records), the job controller (D, Q, E of the next hop)
-// and the tools commit each on their own schedule (log_databases.hpp). So the
-// D of a fast delivery may be applied before the E that queued the copy, and
-// the E of a next hop before the E of the hop before. An E that arrives
-// after news of its copy (the row already in its destination channel with a
-// later status, or already gone on from it, no earlier than the E) is late:
-// it fills in what the row does not know yet (the queue date, the client)
-// and changes neither status nor channel.
 /// A lookup of a message's rows by arrival (the leading column of
 /// tracking_by_arrival), prepared in two forms. A row of a message that
 /// arrived before the upgrade to version 2 may have its own arrival or 0;
 /// "arrival IN (?, ?)" makes SQLite build a temporary table on every run
-/// (a tenth of this thread's work per message when every lookup had it),
+/// (a third of this thread's work per message when every lookup had it),
 /// so every other message -- all new mail -- uses "arrival = ?". `sql`
 /// says @arrival where the test goes, with parameters `first` (the
 /// message's arrival) and `second` (0).
@@ -401,6 +391,15 @@ struct ByArrival {
     }
 };
 
+// Records reach the database in the order each process commits them, and
+// the dispatcher (E records), the job controller (D, Q, E of the next hop)
+// and the tools commit each on their own schedule (log_databases.hpp). So the
+// D of a fast delivery may be applied before the E that queued the copy, and
+// the E of a next hop before the E of the hop before. An E that arrives
+// after news of its copy (the row already in its destination channel with a
+// later status, or already gone on from it, no earlier than the E) is late:
+// it fills in what the row does not know yet (the queue date, the client)
+// and changes neither status nor channel.
 struct TrackingDb::Statements {
     sqlite::Connection& db;
     const std::int64_t legacy_before_ms;
