@@ -48,9 +48,10 @@ class GroupCommit {
   };
 
   /// `fs_fd` is any descriptor on the queue file system (for syncfs); it
-  /// must outlive this object. `writing`, if given, counts the messages
-  /// being written that will be handed in (the store's open transactions);
-  /// it must outlive this object too. `gather`: see gather_files.
+  /// must outlive this object. `writing`, if given, counts the messages on
+  /// their way that will be handed in (the store's ExpectedMessage tokens:
+  /// SMTP transactions past MAIL FROM, open transactions); it must outlive
+  /// this object too. `gather`: see gather_files.
   GroupCommit(GroupBarrier barrier, int fs_fd, const std::atomic<int>* writing = nullptr,
               std::chrono::microseconds gather = std::chrono::microseconds(400));
   /// Finishes every request already submitted, then stops the thread.
@@ -59,7 +60,7 @@ class GroupCommit {
   GroupCommit& operator=(const GroupCommit&) = delete;
 
   void submit(Request request);
-  /// A message being written was given up (`writing` went down without a
+  /// A message on its way was given up (`writing` went down without a
   /// submit): a batch waiting for it need not wait any longer.
   void nudge();
 

@@ -221,7 +221,7 @@ asio::awaitable<void> Session::run() {
   const auto& ends = conn_.ends;
   transport_ = core::log::transport_info(ends.local_ip, ends.local_port, ends.remote_ip, ends.remote_port);
   port_probe_ = config::port_access_probe(ends.local_ip, ends.local_port, ends.remote_ip, ends.remote_port);
-  client_literal_ = conn_.ends.remote_ip.find(':') != std::string::npos ? "[IPv6:" + conn_.ends.remote_ip + "]" : "[" + conn_.ends.remote_ip + "]";
+  client_literal_ = ends.remote_ip.find(':') != std::string::npos ? "[IPv6:" + ends.remote_ip + "]" : "[" + ends.remote_ip + "]";
   conn_.socket.non_blocking(true, ec);
   conn_.socket.set_option(tcp::no_delay(true), ec);
 

@@ -386,8 +386,9 @@ struct ByArrival {
     }
 
     static std::string with_test(std::string_view sql, const std::string& test) {
-        const auto at = sql.find("@arrival");
-        return std::string(sql.substr(0, at)) + test + std::string(sql.substr(at + 8));
+        constexpr std::string_view marker = "@arrival";
+        const auto at = sql.find(marker);
+        return std::string(sql.substr(0, at)) + test + std::string(sql.substr(at + marker.size()));
     }
 };
 
