@@ -231,7 +231,7 @@ asio::awaitable<void> Session::run() {
     if (service->dot_timeout > 0) dot_timeout_ = std::chrono::seconds(service->dot_timeout);
   }
   listening_ = &config_->settings(conn_.channel);
-  settings_ = &config_->settings(config_->connection_channel(conn_.channel, conn_.ends.remote_ip));
+  settings_ = &config_->settings(config_->connection_channel(conn_.channel, ends.remote_ip));
   reader_ = core::smtp::LineReader(settings_->sasl != Offer::no ? 12288 : core::smtp::LineReader::default_max_line);
   log_connection(RecordCode::ConnectionOpen, {});
 
@@ -260,7 +260,7 @@ asio::awaitable<void> Session::run() {
   } catch (const std::exception& e) {
     // Nothing a client sends should get here; if something does, the
     // session ends and the daemon's log says what happened.
-    res_->diagnostic("session with " + conn_.ends.remote_ip + " ended by an internal error: " + e.what());
+    res_->diagnostic("session with " + ends.remote_ip + " ended by an internal error: " + e.what());
     close_reason_ = "internal error";
   }
   co_await finish();
